@@ -78,6 +78,16 @@ def test_toy_preset_is_small_and_countable() -> None:
     assert b.total < 100_000
 
 
+def test_toy_preset_matches_toycores_default_model() -> None:
+    toycore = pytest.importorskip("toycore")
+    if not hasattr(toycore, "ToyModel"):
+        pytest.skip("toycore.ToyModel not available")
+    model = toycore.ToyModel.default()
+    toy = PRESETS["toy"]
+    assert (toy.d_model, toy.d_mlp) == (model.cfg.d_model, model.cfg.d_mlp)
+    assert toy.vocab == len(model.vocab.names)
+
+
 def test_rows_sum_to_total_and_dict_is_plain() -> None:
     for shape in PRESETS.values():
         b = count(shape)

@@ -1,0 +1,129 @@
+"""All of the explorable's state, declared once, and its URL form.
+
+Like TensorFlow Playground's `state.ts`: one typed list of properties is the
+single source of truth. Widgets bind to it, plots read from it, and it
+round-trips through the query string so a shared link restores exactly what
+the reader saw. Only values that differ from the default are written, so
+links stay short. Parsing never raises: a bad value falls back to the default
+(or is clamped into range) and yields a short message the page shows.
+
+This module imports param but not Panel, so it is tested in plain CPython.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qsl, urlencode
+
+import param
+
+SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
+            "params")
+MAX_TEXT = 120
+
+
+class AppState(param.Parameterized):
+    """What the reader has set. URL keys are the parameter names."""
+
+    # Section 1: recall a fact
+    person = param.String(default="Michael Jordan", doc="The name typed into the recall box.")
+    activation = param.Selector(default="relu", objects=["relu", "gelu", "gelu_tanh"],
+                                doc="The MLP's nonlinearity.")
+    attn = param.Number(default=1.0, bounds=(0.0, 2.0),
+                        doc="Strength of the head that moves the first name into the last.")
+    # Section 2: inside one neuron (the neuron edited, its bias)
+    neuron = param.Integer(default=0, bounds=(0, 255), doc="The neuron under the microscope.")
+    bias = param.Number(default=-1.0, bounds=(-3.0, 3.0), doc="That neuron's bias (threshold).")
+    # Page flags, for presenters and bloggers embedding one figure.
+    show = param.ListSelector(default=list(SECTIONS), objects=list(SECTIONS),
+                              doc="Sections shown; an embed picks one.")
+    controls = param.Boolean(default=True, doc="Show the controls (off for a static embed).")
+    prose = param.Boolean(default=True, doc="Show the prose beside each figure.")
+    presenter = param.Boolean(default=False, doc="Large type and high contrast for projectors.")
+    theme = param.Selector(default="light", objects=["light", "dark"], doc="Colour scheme.")
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not yes or no")
+
+
+def _parse_one(p: param.Parameter, raw: str) -> tuple[object, str | None]:
+    """(value, message) for one URL value; message is None when it was fine."""
+    if isinstance(p, param.Boolean):
+        return _bool(raw), None
+    if isinstance(p, param.ListSelector):
+        items = [x for x in raw.split(",") if x]
+        bad = [x for x in items if x not in p.objects]
+        good = [x for x in items if x in p.objects]
+        if not good:
+            raise ValueError(f"none of {raw!r} is a section")
+        return good, (f"ignored unknown section(s) {', '.join(bad)}" if bad else None)
+    if isinstance(p, param.Selector):
+        if raw not in p.objects:
+            raise ValueError(f"{raw!r} is not one of {', '.join(map(str, p.objects))}")
+        return raw, None
+    if isinstance(p, param.Integer | param.Number):
+        x = float(raw)
+        if not math.isfinite(x):
+            raise ValueError(f"{raw!r} is not a finite number")
+        lo, hi = p.bounds
+        clamped = min(max(x, lo), hi)
+        value = int(round(clamped)) if isinstance(p, param.Integer) else clamped
+        msg = None if clamped == x else f"{raw} is outside {lo}..{hi}; used {value}"
+        return value, msg
+    if isinstance(p, param.String):
+        text = " ".join(raw.split())
+        if len(text) > MAX_TEXT:
+            return text[:MAX_TEXT], f"shortened to {MAX_TEXT} characters"
+        return text, None
+    raise TypeError(f"no URL form for {type(p).__name__}")  # a developer error
+
+
+def from_query(query: str) -> tuple[dict[str, object], list[str]]:
+    """Parse a query string into AppState values and human-readable warnings."""
+    values: dict[str, object] = {}
+    warnings: list[str] = []
+    keys = state_keys()
+    for key, raw in parse_qsl(query.lstrip("?"), keep_blank_values=True):
+        if key not in keys:
+            warnings.append(f"Unknown link setting '{key[:30]}' was ignored.")
+            continue
+        try:
+            value, msg = _parse_one(AppState.param[key], raw[: 4 * MAX_TEXT])
+        except (ValueError, OverflowError) as exc:
+            warnings.append(f"Link setting '{key}': {exc}; kept the default.")
+            continue
+        values[key] = value
+        if msg:
+            warnings.append(f"Link setting '{key}': {msg}.")
+    return values, warnings
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def to_query(state: AppState) -> str:
+    """The query string for `state`, listing only what differs from the default."""
+    changed = []
+    for key in state_keys():
+        value, default = getattr(state, key), AppState.param[key].default
+        if value != default:
+            changed.append((key, _format(value)))
+    return "?" + urlencode(changed) if changed else ""
+
+
+def state_keys() -> list[str]:
+    """The URL keys, in declaration order (param's own `name` is not state)."""
+    return [k for k in AppState.param if k != "name"]

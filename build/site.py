@@ -1,0 +1,296 @@
+"""Compile app/ + toycore/ into `site/`: a static folder any host can serve.
+
+Steps, each visible in this file top to bottom:
+1. fetch and verify the runtime (build/fetch.py);
+2. wheel the project and trim Panel's and Bokeh's wheels for the browser;
+3. write pyodide-lock.json with the pyodide-lock library;
+4. prerender the explorable in this (CPython) venv so the reader sees figures
+   and prose before Python has loaded in the browser;
+5. fill the repository's index.html template with local resources;
+6. fail if any absolute http(s) URL survives in what was written.
+
+Run as `python -m build.site [--out site]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from build import fetch
+from build import versions as V
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = Path(__file__).resolve().parent / "web"
+# Panel builds stylesheet URLs from this root. During the prerender we point it
+# at a sentinel host and rewrite that to a relative path afterwards; in the
+# browser the worker points it at the page's own origin.
+SENTINEL = "https://wfl-sentinel.invalid/"
+PANEL_STATIC = "static/panel/"
+
+# Parts of the Panel and Bokeh wheels the browser never imports or reads.
+TRIM = {
+    "panel": ("panel/dist/", "panel/tests/", "panel/examples/", "panel/tests_pw/"),
+    "bokeh": ("bokeh/server/static/", "bokeh/sampledata/", "bokeh/_sri/"),
+}
+# Bokeh reads its own release's SRI hashes at import time.
+TRIM_KEEP = ("panel/dist/css/", f"bokeh/_sri/{V.BOKEH_VERSION}.json")
+# Stylesheet folders Panel links to from inside the document at run time.
+PANEL_RUNTIME_CSS = ("css", "bundled/theme")
+# Resources Panel lists for every page that this one never uses: the ES module
+# shim (for ReactiveESM components) loads blob: scripts, which our CSP forbids.
+SKIP_JS = ("es-module-shims",)
+
+
+def _site_packages() -> Path:
+    import bokeh
+
+    return Path(bokeh.__file__).resolve().parent.parent
+
+
+def project_wheel(dest: Path) -> Path:
+    """toycore and app as one pure wheel, built from a copy of this checkout.
+
+    Building in a copy keeps setuptools from writing its own `build/lib`
+    into this folder (which is also named build).
+    """
+    tmp = Path(tempfile.mkdtemp())
+    src = tmp / "src"
+    for part in ("toycore", "app"):
+        shutil.copytree(ROOT / part, src / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / part, src / part)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp / "dist"), str(src)],
+        check=True,
+    )
+    (whl,) = (tmp / "dist").glob("*.whl")
+    out = dest / whl.name
+    shutil.move(str(whl), out)
+    shutil.rmtree(tmp)
+    return out
+
+
+def trim_wheel(src: Path, dest: Path, prefixes: tuple[str, ...]) -> Path:
+    """Copy a wheel without the parts the browser never touches."""
+    out = dest / src.name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            name = item.filename
+            if name.startswith(prefixes) and not name.startswith(TRIM_KEEP):
+                continue
+            zout.writestr(item, zin.read(name))
+    return out
+
+
+def write_lock(core: Path, wheels: dict[str, Path], dest: Path) -> Path:
+    """A lock listing only what the page loads, so Pyodide never resolves anything."""
+    from pyodide_lock import PyodideLockSpec
+    from pyodide_lock.utils import package_spec_from_wheel
+
+    official = PyodideLockSpec.from_json(core / "pyodide-lock.json")
+    packages = {}
+    for name, path in wheels.items():
+        if name in V.OFFICIAL_PACKAGES:
+            spec = official.packages[name]
+            if spec.sha256 != fetch.sha256(path):
+                raise fetch.VerificationError(f"{path.name} differs from the official lock")
+            spec = spec.__class__.from_dict({**spec.to_dict(), "depends": []})
+        else:
+            spec = package_spec_from_wheel(path, official.info)
+            spec.file_name = path.name
+        packages[spec.name] = spec
+    lock = PyodideLockSpec(info=official.info, packages=packages)
+    out = dest / "pyodide-lock.json"
+    lock.to_json(out, indent=1)
+    # pyodide-lock treats info.version as deprecated and drops it, but Pyodide
+    # 0.27 refuses a lock without it; this lock comes from that very release.
+    data = json.loads(out.read_text())
+    data["info"]["version"] = V.PYODIDE_VERSION
+    out.write_text(json.dumps(data, indent=1))
+    return out
+
+
+def prerender() -> tuple[str, str, list[str], list[str]]:
+    """Run the explorable here, in CPython, exactly as the browser will.
+
+    Returns (roots html, docs json, js urls, css urls).
+    """
+    os.environ["PANEL_CDN_ROOT"] = SENTINEL + PANEL_STATIC
+    from bokeh.document import Document
+    from bokeh.embed.util import standalone_docs_json_and_render_items
+    from panel.io.document import MockSessionContext
+    from panel.io.resources import Resources, bundle_resources
+    from panel.io.state import set_curdoc, state
+
+    from app.main import build_app
+
+    document = Document()
+    document._session_context = lambda: MockSessionContext(document=document)
+    with set_curdoc(document):
+        build_app().server_doc(document)
+        state._on_load(None)
+    docs_json, render_items = standalone_docs_json_and_render_items(document)
+    item = render_items[0].to_json()
+    roots = "\n".join(
+        f'<div id="{elid}" data-root-id="{rid}" style="display: contents;"></div>'
+        for rid, elid in item["roots"].items()
+    )
+    payload = json.dumps({"docs_json": docs_json, "render_items": [item]}, default=str)
+    with set_curdoc(document):
+        js, css = bundle_resources(document.roots, Resources(mode="cdn"))
+    js_urls = [u for u in re.findall(r'src="([^"]+)"', js) if not any(k in u for k in SKIP_JS)]
+    css_urls = re.findall(r'href="([^"]+)"', css)
+    return roots, payload, js_urls, css_urls
+
+
+def local_url(url: str) -> tuple[str, Path]:
+    """Map a CDN URL Panel or Bokeh asked for to (site path, file in this venv)."""
+    sp = _site_packages()
+    for prefix in (SENTINEL + PANEL_STATIC, "https://cdn.holoviz.org/panel/"):
+        if url.startswith(prefix):
+            rest = url[len(prefix):]
+            rest = rest.split("/dist/", 1)[1] if "/dist/" in rest else rest
+            return f"{PANEL_STATIC}{V.PANEL_VERSION}/dist/{rest}", sp / "panel" / "dist" / rest
+    bokeh_cdn = r"https://cdn\.bokeh\.org/bokeh/(?:release|dev)/(bokeh[\w-]*?)-[\d.]+(\.min\.js)$"
+    m = re.match(bokeh_cdn, url)
+    if m:
+        name = m.group(1) + m.group(2)
+        return f"static/bokeh/{name}", sp / "bokeh" / "server" / "static" / "js" / name
+    raise ValueError(f"no local copy known for {url}")
+
+
+def copy_static(urls: list[str], out: Path) -> list[str]:
+    """Copy every referenced asset next to the page; return the local paths."""
+    paths = []
+    for url in urls:
+        rel, src = local_url(url)
+        if not src.exists():
+            raise FileNotFoundError(f"{url} -> {src} is not in the venv")
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+        paths.append(rel)
+    return paths
+
+
+def _script_safe(text: str) -> str:
+    """JSON inside <script> must never contain '</': escape it the JSON way."""
+    return text.replace("</", "<\\/")
+
+
+def fill_template(template: str, fields: dict[str, str]) -> str:
+    """Replace `<!-- wfl:key -->` markers, or `<!-- wfl:key -->...<!-- /wfl:key -->` blocks."""
+    for key, value in fields.items():
+        marker, end = f"<!-- wfl:{key} -->", f"<!-- /wfl:{key} -->"
+        if marker not in template:
+            raise ValueError(f"index.html has no {marker}")
+        if end in template:
+            start = template.index(marker)
+            template = template[:start] + value + template[template.index(end) + len(end):]
+        else:
+            template = template.replace(marker, value)
+    return template
+
+
+ABSOLUTE = re.compile(rb"""["'(]\s*(https?://[^"')\s]+)""")
+# Strings that name a URL without ever requesting it (license texts, doc links,
+# XML namespaces inside JS bundles) are allowed only in files we did not write.
+WRITTEN_SUFFIXES = (".html", ".json", ".js", ".css")
+
+
+def check_no_absolute_urls(out: Path) -> None:
+    """Fail the build if a page, lock or script we generated names another origin."""
+    bad = []
+    for path in [out / "index.html", out / "pyodide" / "pyodide-lock.json", *out.glob("*.js")]:
+        for m in ABSOLUTE.finditer(path.read_bytes()):
+            bad.append(f"{path.relative_to(out)}: {m.group(1).decode(errors='replace')}")
+    if bad:
+        raise RuntimeError("absolute URLs survived the build:\n  " + "\n  ".join(bad))
+
+
+def build_site(out: Path) -> None:
+    core = fetch.fetch_pyodide_core()
+    official = fetch.fetch_official_wheels(core)
+    pure = fetch.fetch_pure_wheels() + fetch.build_pure_from_sdist()
+
+    shutil.rmtree(out, ignore_errors=True)
+    pyo = out / "pyodide"
+    pyo.mkdir(parents=True)
+    for f in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip"):
+        shutil.copy2(core / f, pyo / f)
+
+    wheels: dict[str, Path] = {}
+    for w in official:
+        wheels[w.name.split("-")[0].lower()] = shutil.copy2(w, pyo / w.name) and pyo / w.name
+    for w in pure:
+        name = w.name.split("-")[0].lower().replace("_", "-")
+        if name in TRIM:
+            wheels[name] = trim_wheel(w, pyo, TRIM[name])
+        else:
+            wheels[name] = Path(shutil.copy2(w, pyo / w.name))
+    wheels["where-facts-live"] = project_wheel(pyo)
+    missing = set(V.RUNTIME_PACKAGES) - set(wheels)
+    if missing:
+        raise RuntimeError(f"runtime packages without a wheel: {sorted(missing)}")
+    write_lock(core, wheels, pyo)
+
+    roots, payload, js_urls, css_urls = prerender()
+    js_local = copy_static(js_urls, out)
+    css_local = copy_static(css_urls, out)
+    # Panel's widgets and themes link their own stylesheets at run time: ship them.
+    dist = _site_packages() / "panel" / "dist"
+    for sub in PANEL_RUNTIME_CSS:
+        dst = out / PANEL_STATIC / V.PANEL_VERSION / "dist" / sub
+        shutil.copytree(dist / sub, dst, dirs_exist_ok=True)
+    payload = payload.replace(SENTINEL, "")
+    for f in WEB.iterdir():
+        shutil.copy2(f, out / f.name)
+    config = {
+        "pyodide": V.PYODIDE_VERSION,
+        "packages": V.RUNTIME_PACKAGES,
+        "panelStatic": f"{PANEL_STATIC}",
+    }
+    head = "\n".join(
+        [f'<link rel="stylesheet" href="{u}">' for u in css_local]
+        + [f'<script src="{u}" defer></script>' for u in js_local]
+    )
+    page = fill_template(
+        (ROOT / "index.html").read_text(),
+        {
+            "head": head,
+            "roots": roots,
+            "unbuilt": "",
+            "docs": '<script type="application/json" id="wfl-docs">'
+            + _script_safe(payload)
+            + "</script>\n"
+            + '<script type="application/json" id="wfl-config">'
+            + _script_safe(json.dumps(config))
+            + "</script>",
+        },
+    )
+    (out / "index.html").write_text(page)
+    check_no_absolute_urls(out)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"site written to {out} ({size / 1e6:.1f} MB)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "site")
+    args = ap.parse_args()
+    build_site(args.out.resolve())
+
+
+if __name__ == "__main__":
+    main()

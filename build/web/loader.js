@@ -1,0 +1,117 @@
+// The page side: shows the prerendered explorable at once, starts the Python
+// worker, then swaps in the live document and relays patches both ways.
+// window.wfl exposes the stage and timings so tests and benchmarks can wait
+// on facts rather than on spinners.
+(function () {
+  "use strict";
+  const wfl = (window.wfl = { stage: "prerender", live: false, errors: [], marks: {} });
+  const statusEl = document.getElementById("wfl-status");
+  const config = JSON.parse(document.getElementById("wfl-config").textContent);
+  const STAGES = { runtime: 1, numpy: 2, app: 3 };
+
+  function setStatus(stage, text) {
+    wfl.stage = stage;
+    wfl.marks[stage] = performance.now();
+    statusEl.dataset.stage = stage;
+    const n = STAGES[stage];
+    statusEl.textContent = n ? `Step ${n} of 3: ${text}` : text;
+  }
+
+  function prerender() {
+    const payload = JSON.parse(document.getElementById("wfl-docs").textContent);
+    return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then(() => {
+      wfl.marks.prerendered = performance.now();
+    });
+  }
+
+  const worker = new Worker("worker.js");
+  worker.busy = false;
+  worker.queue = [];
+  let patching = 0;
+
+  function sendChange(jsdoc, event) {
+    if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
+    if (worker.busy && event.model && event.attr) {
+      // Keep only the newest value per model attribute while Python is busy:
+      // a dragged slider should not queue every intermediate position.
+      worker.queue = worker.queue.filter((e) => !(e.model === event.model && e.attr === event.attr));
+      worker.queue.push(event);
+      return;
+    }
+    worker.busy = true;
+    worker.postMessage({ type: "patch", patch: jsdoc.create_json_patch([event]) });
+  }
+
+  async function render(msg) {
+    await prerendered.catch(() => {});
+    const docs_json = JSON.parse(msg.docs_json);
+    const render_items = JSON.parse(msg.render_items);
+    const root_ids = JSON.parse(msg.root_ids);
+    const data_roots = [];
+    for (const el of document.querySelectorAll("[data-root-id]")) {
+      data_roots.push([el.getAttribute("data-root-id"), el.id]);
+    }
+    data_roots.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const roots = {};
+    for (let i = 0; i < data_roots.length; i++) roots[root_ids[i]] = data_roots[i][1];
+    render_items[0].roots = roots;
+    render_items[0].root_ids = root_ids;
+    for (const el of document.querySelectorAll("[data-root-id]")) el.innerHTML = "";
+    Bokeh.index.roots.map((v) => v.remove());
+    const [views] = await Bokeh.embed.embed_items(docs_json, render_items);
+    const jsdoc = (worker.jsdoc = [...views.roots.values()][0].model.document);
+    jsdoc.on_change(sendChange.bind(null, jsdoc), false);
+    worker.postMessage({ type: "rendered" });
+  }
+
+  worker.onmessage = async (event) => {
+    const msg = event.data;
+    if (msg.type === "status") {
+      setStatus(msg.stage, msg.msg);
+    } else if (msg.type === "render") {
+      await render(msg);
+    } else if (msg.type === "live") {
+      wfl.live = true;
+      setStatus("live", "Live: every control below now runs the toy model in your browser.");
+      document.body.classList.add("wfl-live");
+    } else if (msg.type === "idle") {
+      if (worker.queue.length) {
+        const patch = worker.jsdoc.create_json_patch(worker.queue);
+        worker.queue = [];
+        worker.postMessage({ type: "patch", patch: patch });
+      } else {
+        worker.busy = false;
+        wfl.idleAt = performance.now();
+      }
+    } else if (msg.type === "patch") {
+      try {
+        patching += 1;
+        worker.jsdoc.apply_json_patch(msg.patch, msg.buffers);
+      } finally {
+        patching -= 1;
+      }
+    } else if (msg.type === "error") {
+      wfl.errors.push(msg.msg);
+      console.error("[python worker]", msg.msg);
+      if (!wfl.live) setStatus("failed", "The live version could not start; the figures below stay as they were prerendered.");
+    }
+  };
+  worker.onerror = (e) => {
+    wfl.errors.push(e.message);
+    console.error("[python worker]", e.message);
+  };
+
+  // Python boots while Bokeh draws the prerendered figures.
+  setStatus("runtime", "Loading the Python runtime…");
+  worker.postMessage({
+    type: "boot",
+    base: new URL(".", location.href).href,
+    search: location.search,
+    packages: config.packages,
+  });
+  const prerendered = prerender();
+  prerendered.catch((e) => {
+    wfl.errors.push(String(e));
+    console.error("prerender failed", e);
+  });
+})();

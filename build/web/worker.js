@@ -1,0 +1,78 @@
+// The Python side of the page: boots Pyodide from this site's own folder,
+// loads exactly the packages in pyodide-lock.json, builds the explorable and
+// then relays Bokeh document patches to and from the page (loader.js).
+// The message protocol follows Panel's own pyodide-worker template.
+importScripts("pyodide/pyodide.js");
+
+const post = (msg) => self.postMessage(msg);
+const report = (text) => post({ type: "error", msg: String(text) });
+self.addEventListener("error", (e) => report(e.message || e));
+self.addEventListener("unhandledrejection", (e) => report(e.reason && (e.reason.message || e.reason)));
+
+function sendPatch(patch, buffers) {
+  post({ type: "patch", patch: patch, buffers: buffers });
+}
+
+let pyodide = null;
+
+async function boot({ base, search, packages }) {
+  const t0 = performance.now();
+  const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
+  stage("runtime", "Loading the Python runtime…");
+  pyodide = await loadPyodide({
+    indexURL: base + "pyodide/",
+    lockFileURL: base + "pyodide/pyodide-lock.json",
+    env: { PANEL_CDN_ROOT: base + "static/panel/", HOME: "/home/pyodide" },
+  });
+  stage("numpy", "Loading numpy…");
+  const quiet = { messageCallback: () => {}, errorCallback: report };
+  await pyodide.loadPackage(["numpy"], quiet);
+  stage("app", "Loading Panel, Bokeh and the toy model…");
+  await pyodide.loadPackage(packages.filter((p) => p !== "numpy"), quiet);
+  pyodide.globals.set("sendPatch", sendPatch);
+  pyodide.globals.set("wfl_search", search);
+  const [docs_json, render_items, root_ids] = await pyodide.runPythonAsync(`
+import pyodide.ffi
+if not hasattr(pyodide.ffi, "jsnull"):
+    # Panel >= 1.8 compares against pyodide.ffi.jsnull, new in Pyodide 0.28;
+    # 0.27 already turns a JS null into None, so any fresh sentinel will do.
+    pyodide.ffi.jsnull = type("JsNull", (), {})()
+from panel.io.pyodide import init_doc, write_doc
+init_doc()
+from app.main import build_app
+build_app(wfl_search).servable()
+await write_doc()
+`);
+  post({ type: "render", docs_json, render_items, root_ids, t: performance.now() - t0 });
+}
+
+async function applyPatch(patch) {
+  pyodide.globals.set("patch", patch);
+  await pyodide.runPythonAsync(`
+from panel.io.pyodide import _convert_json_patch
+from panel.io.state import state
+state.curdoc.apply_json_patch(_convert_json_patch(patch), setter="js")
+`);
+}
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "boot") {
+      await boot(msg);
+    } else if (msg.type === "rendered") {
+      await pyodide.runPythonAsync(`
+from panel.io.state import state
+from panel.io.pyodide import _link_docs_worker
+_link_docs_worker(state.curdoc, sendPatch, setter="js")
+`);
+      post({ type: "live" });
+    } else if (msg.type === "patch") {
+      await applyPatch(msg.patch);
+      post({ type: "idle" });
+    }
+  } catch (e) {
+    report(e && e.message ? e.message : e);
+    if (msg.type === "patch") post({ type: "idle" });
+  }
+};

@@ -43,8 +43,10 @@ def test_row_dot_products_match_the_lesson(model):
 
 def test_bias_turns_two_one_zero_into_one_zero_negative(model):
     j = neuron_of(model, "Michael Jordan")
-    pre = {n: float(model.run(n).cache["mlp.hook_pre"][-1][j]) for n in
-           ("Michael Jordan", "Michael Phelps", "Alexis Jordan", "Tiger Woods")}
+    pre = {
+        n: float(model.run(n).cache["mlp.hook_pre"][-1][j])
+        for n in ("Michael Jordan", "Michael Phelps", "Alexis Jordan", "Tiger Woods")
+    }
     assert model.mlp.b_up[j] == -1.0
     assert pre["Michael Jordan"] == pytest.approx(1.0, abs=1e-9)
     assert pre["Michael Phelps"] == pytest.approx(0.0, abs=1e-9)
@@ -179,8 +181,9 @@ WORDS = ["Michael", "Jordan", "Phelps", "Serena", "Williams", "golf", "zzz", "To
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=8), st.integers(2, 80),
-       st.integers(1, 40))
+@given(
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=8), st.integers(2, 80), st.integers(1, 40)
+)
 def test_cache_shapes_for_any_token_count(words, d_model, d_mlp):
     model = tc.ToyModel.default(tc.Config(d_model=d_model, d_mlp=d_mlp))
     run = model.run(" ".join(words))
@@ -188,10 +191,18 @@ def test_cache_shapes_for_any_token_count(words, d_model, d_mlp):
     n, d = len(run.tokens), d_model
     n_names, n_sports = len(model.embedding.names), len(model.sports)
     shapes = {
-        "resid_pre": (n, d), "attn_out": (n, d), "resid_mid": (n, d),
-        "mlp.hook_pre": (n, d_mlp), "mlp.hook_post": (n, d_mlp), "mlp_out": (n, d),
-        "resid_post": (n, d), "readout_mid": (n, n_names), "readout_post": (n, n_names),
-        "sport_logits": (n_sports,), "sport_probs": (n_sports,), "attn_pattern": (n, n),
+        "resid_pre": (n, d),
+        "attn_out": (n, d),
+        "resid_mid": (n, d),
+        "mlp.hook_pre": (n, d_mlp),
+        "mlp.hook_post": (n, d_mlp),
+        "mlp_out": (n, d),
+        "resid_post": (n, d),
+        "readout_mid": (n, n_names),
+        "readout_post": (n, n_names),
+        "sport_logits": (n_sports,),
+        "sport_probs": (n_sports,),
+        "attn_pattern": (n, n),
     }
     for key, shape in shapes.items():
         assert run.cache[key].shape == shape, key
@@ -214,7 +225,7 @@ def test_sport_softmax_uses_the_scale_knob(model):
 def test_neuron_labels(model):
     labels = model.neuron_labels()
     assert labels[0] == "Michael Jordan → basketball"
-    assert labels[len(model.facts):] == ["(unused)"] * (model.cfg.d_mlp - len(model.facts))
+    assert labels[len(model.facts) :] == ["(unused)"] * (model.cfg.d_mlp - len(model.facts))
     golf = model.set_neuron(0, column={"golf": 1.0})
     assert golf.neuron_labels()[0] == "Michael Jordan → golf"
     assert golf.run("Michael Jordan").answer == "golf"

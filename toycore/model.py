@@ -118,8 +118,7 @@ class MLP:
             or arrays["b_down"].shape != (d,)
         ):
             raise ValueError(
-                "MLP shapes must be W_up (d_mlp, d), b_up (d_mlp,), "
-                "W_down (d, d_mlp), b_down (d,)"
+                "MLP shapes must be W_up (d_mlp, d), b_up (d_mlp,), W_down (d, d_mlp), b_down (d,)"
             )
         for name, a in arrays.items():
             object.__setattr__(self, name, a)

@@ -16,7 +16,7 @@ MAX_WORDS = 8
 EMPTY_MESSAGE = "Type a name, for example Michael Jordan."
 # Punctuation people type around names ("Jordan?", "(Michael)") but that is
 # never part of one; apostrophes and hyphens stay (O'Neal, Abdul-Jabbar).
-_STRIP = ".,;:!?\"()[]{}<>`*_"
+_STRIP = '.,;:!?"()[]{}<>`*_'
 
 
 class ParseError(ValueError):

@@ -1,0 +1,111 @@
+import math
+
+import numpy as np
+import pytest
+
+import toycore as tc
+from toycore.learn import Adam, Trainer, activation_grad
+
+BASE = tc.ToyModel.default()
+
+
+def test_gradients_match_finite_differences():
+    t = Trainer(BASE.facts, BASE.embedding, d_mlp=6, seed=1, activation="gelu_tanh")
+    _, grads = t.loss_and_grads()
+    rng = np.random.default_rng(0)
+    for name in ("W_up", "b_up", "W_down", "b_down"):
+        p = t.params[name]
+        for _ in range(3):
+            idx = tuple(int(rng.integers(s)) for s in p.shape)
+            old = p[idx]
+            p[idx] = old + 1e-6
+            up = t.loss_and_grads()[0]
+            p[idx] = old - 1e-6
+            down = t.loss_and_grads()[0]
+            p[idx] = old
+            assert grads[name][idx] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-8)
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "gelu_tanh"])
+def test_activation_grads(name):
+    fn = {"relu": tc.relu, "gelu": tc.gelu, "gelu_tanh": tc.gelu_tanh}[name]
+    for x in (-2.0, -0.3, 0.4, 1.7):
+        numeric = (fn(np.array([x + 1e-6]))[0] - fn(np.array([x - 1e-6]))[0]) / 2e-6
+        assert activation_grad(name, np.array([x]))[0] == pytest.approx(numeric, rel=1e-5)
+
+
+def test_adam_matches_the_textbook_first_step():
+    params = {"w": np.array([1.0, -2.0])}
+    Adam(params, lr=0.1).update(params, {"w": np.array([0.5, -3.0])})
+    # after one step Adam moves each coordinate by lr * sign(grad) (up to eps)
+    assert params["w"] == pytest.approx([0.9, -1.9], abs=1e-6)
+
+
+def test_learned_model_reaches_good_accuracy_with_enough_neurons():
+    seen = []
+    t = Trainer(
+        BASE.facts, BASE.embedding, d_mlp=len(BASE.facts) + 4, seed=0, lr=0.03, callback=seen.append
+    )
+    metrics = t.step(300)
+    assert len(seen) == 300 and seen[-1]["step"] == 299
+    assert metrics == t.metrics() and metrics["step"] == 300
+    assert metrics["accuracy"] == 1.0
+    assert metrics["false_alarms"] < 0.05
+    model = t.model()
+    assert not model.compiled
+    assert model.accuracy() == 1.0  # the page's answer rule agrees with the trainer
+    assert model.run("Michael Jordan").answer == "basketball"
+    assert model.run("Michael Phelps").answer == "swimming"
+    assert model.run("Alexis Jordan").answer is None
+
+
+def test_fewer_neurons_than_facts_costs_accuracy_or_interference():
+    t = Trainer(BASE.facts, BASE.embedding, d_mlp=6, seed=0, lr=0.03)
+    m = t.step(300)
+    assert m["accuracy"] < 1.0 or m["interference"] > 0.1
+    r = t.interference()
+    assert r.shape == (len(BASE.facts), len(t.sports))
+    overlap = t.neuron_overlap()
+    assert overlap.shape == (len(BASE.facts), len(BASE.facts))
+    assert np.max(overlap - np.eye(len(BASE.facts))) > 0.5  # facts share neurons
+
+
+def test_training_is_incremental_and_stoppable():
+    a = Trainer(BASE.facts, BASE.embedding, d_mlp=8, seed=3)
+    b = Trainer(BASE.facts, BASE.embedding, d_mlp=8, seed=3)
+    a.step(10)
+    for _ in range(10):
+        b.step()
+    assert np.allclose(a.params["W_up"], b.params["W_up"])
+    calls = []
+
+    def cb(metrics):
+        calls.append(metrics["step"])
+        return len(calls) < 5
+
+    c = Trainer(BASE.facts, BASE.embedding, d_mlp=8, seed=3, callback=cb)
+    c.step(100)
+    assert c.steps == 5 and c.stopped
+
+
+def test_loss_is_the_documented_weighted_mse():
+    t = Trainer(BASE.facts, BASE.embedding, d_mlp=4, seed=2)
+    S = [BASE.embedding.vec(s) for s in t.sports]
+    p = t.params
+
+    def readout(x):
+        pre = [sum(p["W_up"][j][i] * x[i] for i in range(len(x))) + p["b_up"][j] for j in range(4)]
+        post = [max(v, 0.0) for v in pre]
+        out = [
+            sum(p["W_down"][i][j] * post[j] for j in range(4)) + p["b_down"][i]
+            for i in range(len(x))
+        ]
+        return [sum(a * b for a, b in zip(out, s, strict=True)) for s in S]
+
+    pos = sum(
+        sum((r - (1.0 if t.sports[k] == f.sport else 0.0)) ** 2 for k, r in enumerate(readout(x)))
+        for f, x in zip(BASE.facts, t.X_pos, strict=True)
+    ) / len(BASE.facts)
+    neg = sum(sum(r * r for r in readout(x)) for x in t.X_neg) / len(t.X_neg)
+    assert t.loss_and_grads()[0] == pytest.approx(pos + neg, rel=1e-9)
+    assert math.isfinite(t.step()["loss"])

@@ -4,6 +4,7 @@ stores "Michael Jordan plays basketball".
 Pure numpy + stdlib, so the same code runs in CPython and in Pyodide.
 """
 
+from toycore import compile, edit, learn, state
 from toycore.config import ACTIVATIONS, Config
 from toycore.embedding import KINDS, UNKNOWN, Embedding
 from toycore.facts import Fact, FactTable, default_facts
@@ -18,6 +19,7 @@ from toycore.model import (
     mlp_forward,
     relu,
 )
+from toycore.state import StateError
 from toycore.tokens import ParseError, parse_name, tokenize
 
 __all__ = [
@@ -31,8 +33,13 @@ __all__ = [
     "FactTable",
     "ParseError",
     "Run",
+    "StateError",
     "ToyModel",
     "attention_forward",
+    "compile",
+    "edit",
+    "learn",
+    "state",
     "default_facts",
     "forward",
     "gelu",

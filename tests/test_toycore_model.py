@@ -261,3 +261,18 @@ def test_adding_a_fact_extends_the_vocabulary_and_compiles_it(model):
     assert m.run("Michael Jordan").answer == "basketball"
     with pytest.raises(ValueError):
         model.with_(facts=model.facts.add("Jordan", "Spieth", "golf"))  # Jordan is a last name
+
+
+def test_gelu_leaks_add_up_along_shared_sports(model):
+    """Silent neurons leak gelu(-1) each; four tennis neurons sink Federer."""
+    g = model.with_(activation="gelu")
+    tennis = [f.name for f in model.facts if f.sport == "tennis"]
+    assert tennis == ["Serena Williams", "Venus Williams", "Roger Federer", "Rafael Nadal"]
+    score = g.run("Roger Federer").cache["mlp_out_sports"][-1][g.sports.index("tennis")]
+    assert score == pytest.approx(exact_gelu(1.0) + 3 * exact_gelu(-1.0), abs=1e-9)
+    # Serena: Venus's neuron is a half match (pre 0, gelu 0), so only two leak
+    serena = g.run("Serena Williams").cache["mlp_out_sports"][-1][g.sports.index("tennis")]
+    assert serena == pytest.approx(exact_gelu(1.0) + 2 * exact_gelu(-1.0), abs=1e-9)
+    forgotten = [name for name, answer in g.answers().items() if answer is None]
+    assert forgotten == ["Roger Federer", "Rafael Nadal"]
+    assert model.accuracy() == 1.0

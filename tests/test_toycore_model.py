@@ -276,3 +276,14 @@ def test_gelu_leaks_add_up_along_shared_sports(model):
     forgotten = [name for name, answer in g.answers().items() if answer is None]
     assert forgotten == ["Roger Federer", "Rafael Nadal"]
     assert model.accuracy() == 1.0
+
+
+def test_sibling_modules_are_reachable_from_the_package():
+    import importlib.util
+
+    assert tc.learn.Trainer and tc.edit.edit_fact and tc.state.StateError is tc.StateError
+    for name in ("params", "superposition"):
+        if importlib.util.find_spec(f"toycore.{name}") is not None:
+            assert getattr(tc, name).__name__ == f"toycore.{name}"
+    with pytest.raises(AttributeError):
+        tc.no_such_thing  # noqa: B018

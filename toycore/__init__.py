@@ -49,3 +49,22 @@ __all__ = [
     "relu",
     "tokenize",
 ]
+
+
+# The other helper's modules (parameter counting, superposition demo) are
+# loaded on first use (PEP 562): `tc.params`, `tc.superposition`. Lazy so
+# that importing toycore stays cheap in Pyodide and never fails because of
+# a module the forward pass does not need.
+_LAZY_SUBMODULES = ("params", "superposition")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"toycore.{name}")
+    raise AttributeError(f"module 'toycore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -2,25 +2,65 @@
 
 `build_app(query)` is called by `panel serve app/serve.py` during development,
 by build/site.py to prerender the static page, and by the browser worker.
+Sections not listed in `show=` are never built, so an embed of one figure
+boots as fast as the page allows.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 import panel as pn
 
-import toycore as tc
-from app.recall import RecallSection
-from app.state import AppState, from_query
+from app.state import SECTIONS, AppState, from_query, state_keys, to_query
+
+# section key -> (module, class). Imported only when shown, so `show=recall`
+# does not even import the others.
+SECTION_CLASSES = {
+    "recall": ("app.recall", "RecallSection"),
+    "neuron": ("app.neuron", "NeuronSection"),
+    "embedding": ("app.embedding", "EmbeddingSection"),
+    "attention": ("app.attention", "AttentionSection"),
+    "capacity": ("app.capacity", "CapacitySection"),
+    "edit": ("app.edit", "EditSection"),
+    "superposition": ("app.superposition", "SuperpositionSection"),
+    "params": ("app.params", "ParamsSection"),
+}
+
+
+def section_class(key: str) -> Callable[[AppState], object]:
+    module, name = SECTION_CLASSES[key]
+    return getattr(importlib.import_module(module), name)
+
+
+def write_url(state: AppState) -> None:
+    """Mirror the state into the address bar (the share button copies it)."""
+    loc = pn.state.location
+    if loc is not None:
+        loc.search = to_query(state)
 
 
 def build_app(query: str = "") -> pn.viewable.Viewable:
     """The whole page below the header, with state restored from `query`."""
     values, warnings = from_query(query or "")
     state = AppState(**values)
-    model = tc.ToyModel.default(tc.Config(activation=state.activation))
-    recall = RecallSection(state, model)
+    sections = []
+    for key in SECTIONS:  # page order, whatever order the link listed them in
+        if key not in state.show:
+            continue
+        try:
+            sections.append(section_class(key)(state))
+        except Exception as err:  # noqa: BLE001 - one broken section must not take the page
+            warnings.append(f"Section '{key}' could not start: {str(err)[:160]}")
     notes = pn.pane.Alert(
         "\n".join(f"- {w}" for w in warnings), alert_type="warning",
-        visible=bool(warnings), sizing_mode="stretch_width",
+        visible=bool(warnings), sizing_mode="stretch_width", css_classes=["wfl-link-notes"],
     )
-    return pn.Column(notes, recall.panel(), sizing_mode="stretch_width")
+    state.param.watch(lambda *_: write_url(state), state_keys())
+    page = pn.Column(notes, *[s.panel() for s in sections], sizing_mode="stretch_width",
+                     css_classes=["wfl-page", f"wfl-theme-{state.theme}"]
+                     + (["wfl-presenter"] if state.presenter else []))
+    page.wfl_state = state  # for tests and the console: the one state object
+    page.wfl_sections = {s.key: s for s in sections}
+    return page

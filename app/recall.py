@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange
-from bokeh.plotting import figure
+from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
 
 import toycore as tc
+from app.common import FIRE, QUIET, Section, bokeh, fig, model_for, num, text_color
 from app.state import AppState
 
-FIRE = "#c2410c"
-QUIET = "#cbd5e1"
+READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
 
 
 def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
@@ -39,6 +38,36 @@ def sport_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     return {"sport": list(model.sports), "prob": [float(p) for p in probs]}
 
 
+def readout_names(model: tc.ToyModel, run: tc.Run) -> list[str]:
+    """Columns of the read-out heatmap: the typed words that are names, then every sport."""
+    words = [t for t, u in zip(run.tokens, run.unknown, strict=True) if not u] if run.ok else []
+    words = [w for w in dict.fromkeys(words) if model.embedding.kind(w) != "sport"]
+    return words + list(model.sports)
+
+
+def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
+    """One cell per (stage, position, named direction): the dot product of the
+    residual vector with that direction, before ("readout_mid") and after
+    ("readout_post") the MLP."""
+    cols = readout_names(model, run)
+    out: dict[str, list] = {"cell": [], "stage": [], "pos": [], "name": [], "value": [], "text": []}
+    if not run.ok:
+        return out
+    idx = [model.embedding.index(c) for c in cols]
+    for stage, key in (("before the MLP", "readout_mid"), ("after the MLP", "readout_post")):
+        table = run.cache[key]
+        for i, tok in enumerate(run.tokens):
+            for c, k in zip(cols, idx, strict=True):
+                v = float(table[i, k])
+                out["stage"].append(stage)
+                out["cell"].append((stage, c))
+                out["pos"].append(f"{i + 1}: {tok}")
+                out["name"].append(c)
+                out["value"].append(v)
+                out["text"].append(num(v, 1) if abs(v) >= 0.05 else "")
+    return out
+
+
 def answer_text(run: tc.Run) -> str:
     """The sentence under the name box; every value in it comes from the run."""
     if not run.ok:
@@ -51,15 +80,19 @@ def answer_text(run: tc.Run) -> str:
     return f"{who}{note} → **{run.answer}**"
 
 
-class RecallSection:
+class RecallSection(Section):
     """Widgets and figures for section 1, bound to the shared AppState."""
 
-    def __init__(self, state: AppState, model: tc.ToyModel) -> None:
-        self.state = state
+    title = "1. Recall a fact"
+    key = "recall"
+
+    def __init__(self, state: AppState, model: tc.ToyModel | None = None) -> None:
+        super().__init__(state)
+        model = model or model_for(state)
         self.model = model
         names = [f.name for f in model.facts]
         self.name_input = pn.widgets.AutocompleteInput(
-            name="Name", value=state.person, options=names, restrict=False,
+            label="Name", value=state.person, options=names, restrict=False,
             case_sensitive=False, search_strategy="includes", min_characters=1,
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
         )
@@ -67,51 +100,87 @@ class RecallSection:
         run = model.run(state.person)
         self.neurons = ColumnDataSource(neuron_data(model, run))
         self.sports = ColumnDataSource(sport_data(model, run))
+        self.readout = ColumnDataSource(readout_data(model, run))
         self.answer.object = answer_text(run)
 
         ids = self.neurons.data["neuron"]
-        fig = figure(
-            y_range=FactorRange(*reversed(ids)), height=max(240, 16 * len(ids)),
-            sizing_mode="stretch_width", title="Neuron activations at the last token",
-            toolbar_location=None, x_axis_label="activation after the nonlinearity",
+        nf = fig(
+            state, y_range=FactorRange(*reversed(ids)), height=max(240, 16 * len(ids)),
+            title="Neuron activations at the last token",
+            x_axis_label="activation after the nonlinearity",
         )
-        fig.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)
-        fig.ygrid.grid_line_color = None
-        self.neuron_fig = fig
+        nf.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)
+        nf.ygrid.grid_line_color = None
+        self.neuron_fig = nf
 
-        sf = figure(
-            x_range=FactorRange(*self.sports.data["sport"]), height=260,
-            sizing_mode="stretch_width", title="Next-token guess (softmax over sports)",
-            toolbar_location=None, y_range=(0, 1),
+        sf = fig(
+            state, x_range=FactorRange(*self.sports.data["sport"]), height=260,
+            title="Next-token guess (softmax over sports)", y_range=(0, 1),
         )
         sf.vbar(x="sport", top="prob", width=0.8, source=self.sports, color=FIRE)
         sf.xaxis.major_label_orientation = 0.8
         self.sport_fig = sf
 
-        self.name_input.param.watch(self._on_name, ["value", "value_input"])
-        state.param.watch(self._refresh, ["person"])
+        rf = fig(
+            state, x_range=FactorRange(*self._x_factors(run)),
+            y_range=FactorRange(*self._y_factors(run)), height=300,
+            title="Each position's vector read along named directions (dot product)",
+        )
+        self.read_mapper = LinearColorMapper(palette=READ_PALETTE, low=-2.5, high=2.5)
+        rf.rect(x=dodge_x(), y="pos", width=1, height=1, source=self.readout,
+                fill_color={"field": "value", "transform": self.read_mapper},
+                line_color=text_color(state), line_alpha=0.15)
+        rf.text(x=dodge_x(), y="pos", text="text", source=self.readout, text_align="center",
+                text_baseline="middle", text_color="#0f172a",
+                text_font_size="14pt" if state.presenter else "9pt")
+        rf.xaxis.major_label_orientation = 0.9
+        rf.grid.grid_line_color = None
+        self.readout_fig = rf
+
+        w = self.guard
+        self.name_input.param.watch(w(self._on_name), ["value", "value_input"])
+        state.param.watch(w(self._refresh), [
+            "person", "activation", "attn", "angle_mj", "angle_jp", "angle_ma", "neuron",
+            "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
+
+    @staticmethod
+    def _y_factors(run: tc.Run) -> list[str]:
+        return [f"{i + 1}: {t}" for i, t in enumerate(run.tokens)][::-1] if run.ok else ["—"]
+
+    def _x_factors(self, run: tc.Run) -> list[tuple[str, str]]:
+        cols = readout_names(self.model, run)
+        return [(stage, c) for stage in ("before the MLP", "after the MLP") for c in cols]
 
     def _on_name(self, event) -> None:
-        self.state.person = event.new or ""
+        self.state.person = (event.new or "")[:200]
 
     def _refresh(self, *_events) -> None:
+        self.model = model_for(self.state)
         run = self.model.run(self.state.person)
         self.neurons.data = neuron_data(self.model, run)
         self.sports.data = sport_data(self.model, run)
+        self.readout_fig.x_range.factors = self._x_factors(run)
+        self.readout_fig.y_range.factors = self._y_factors(run)
+        self.readout.data = readout_data(self.model, run)
         self.answer.object = answer_text(run)
+        self.say()
 
     def panel(self) -> pn.viewable.Viewable:
-        prose = pn.pane.Markdown(
-            "### 1. Recall a fact\n"
+        prose = (
             "Type a name. The attention step moves the first name into the last name's "
             "position; the MLP then checks every stored fact at once. A neuron fires only "
-            "when both halves of its name are present, and what it writes points at a sport.",
-            sizing_mode="stretch_width",
+            "when both halves of its name are present, and what it writes points at a sport. "
+            "The heatmap reads each position's vector along named directions: before the "
+            "MLP the last position holds both names; after it, it also points at a sport."
         )
-        return pn.Column(
-            prose, self.name_input, self.answer,
-            pn.Row(pn.pane.Bokeh(self.neuron_fig, sizing_mode="stretch_width"),
-                   pn.pane.Bokeh(self.sport_fig, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", css_classes=["wfl-section"], name="recall",
-        )
+        figures = [
+            self.answer,
+            pn.Row(bokeh(self.neuron_fig), bokeh(self.sport_fig), sizing_mode="stretch_width"),
+            bokeh(self.readout_fig),
+        ]
+        return self.layout(prose, [self.name_input], figures)
+
+
+def dodge_x() -> dict:
+    """Heatmap cells sit on the (stage, name) factor pairs."""
+    return {"field": "cell"}

@@ -17,9 +17,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import param
 
+from toycore.facts import DEFAULT_FACTS
+
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
             "params")
 MAX_TEXT = 120
+# The default fact table's sports, for the "second sport" a neuron may write.
+SPORTS = list(dict.fromkeys(row[2] for row in DEFAULT_FACTS))
 
 
 class AppState(param.Parameterized):
@@ -31,9 +35,50 @@ class AppState(param.Parameterized):
                                 doc="The MLP's nonlinearity.")
     attn = param.Number(default=1.0, bounds=(0.0, 2.0),
                         doc="Strength of the head that moves the first name into the last.")
-    # Section 2: inside one neuron (the neuron edited, its bias)
+    # Section 2: inside one neuron. The row and column are set by weights on
+    # named directions (the fact's own first/last name and sport), which is
+    # what survives an embedding change and fits in a link.
     neuron = param.Integer(default=0, bounds=(0, 255), doc="The neuron under the microscope.")
+    row_first = param.Number(default=1.0, bounds=(-2.0, 2.0),
+                             doc="Its row's weight on the fact's first-name direction.")
+    row_last = param.Number(default=1.0, bounds=(-2.0, 2.0),
+                            doc="Its row's weight on the fact's last-name direction.")
+    row_other = param.Number(default=0.0, bounds=(-2.0, 2.0),
+                             doc="Its row's weight on another last name (the half match).")
     bias = param.Number(default=-1.0, bounds=(-3.0, 3.0), doc="That neuron's bias (threshold).")
+    col_own = param.Number(default=1.0, bounds=(-2.0, 2.0),
+                           doc="Its column's weight on the fact's sport: what it writes.")
+    col_alt = param.Number(default=0.0, bounds=(-2.0, 2.0),
+                           doc="Its column's weight on a second sport.")
+    alt_sport = param.Selector(default="golf", objects=SPORTS, doc="That second sport.")
+    # Section 3: angles between directions (90 = perpendicular).
+    angle_mj = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Michael–Jordan.")
+    angle_jp = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Jordan–Phelps.")
+    angle_ma = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Michael–Alexis.")
+    # Section 5: more facts than neurons (training itself is not saved).
+    cap_facts = param.Integer(default=23, bounds=(2, 60), doc="Facts to store.")
+    cap_neurons = param.Integer(default=8, bounds=(1, 64), doc="Neurons to store them in.")
+    # Section 6: edit a fact.
+    edit_person = param.String(default="Michael Jordan", doc="Whose fact to change.")
+    edit_sport = param.String(default="golf", doc="The sport to write instead.")
+    edit_method = param.Selector(default="column", objects=["column", "rank_one"],
+                                 doc="How the edit is made (toycore.edit).")
+    # Section 7: superposition.
+    sp_n = param.Integer(default=400, bounds=(2, 1000), doc="Vectors to pack.")
+    sp_d = param.Integer(default=20, bounds=(2, 200), doc="Dimensions to pack them in.")
+    # Section 8: counting parameters (defaults: GPT-3 175B in the lesson's accounting).
+    p_preset = param.Selector(default="gpt3-175b",
+                              objects=["toy", "gpt2-small", "gpt3-175b", "custom"],
+                              doc="The preset the shape came from.")
+    p_d_model = param.Integer(default=12288, bounds=(1, 1_000_000), doc="Residual width.")
+    p_d_mlp = param.Integer(default=49152, bounds=(1, 10_000_000), doc="MLP neurons per layer.")
+    p_layers = param.Integer(default=96, bounds=(1, 10_000), doc="Layers.")
+    p_vocab = param.Integer(default=50257, bounds=(1, 10_000_000), doc="Vocabulary size.")
+    p_heads = param.Integer(default=96, bounds=(1, 10_000), doc="Attention heads per layer.")
+    p_ctx = param.Integer(default=0, bounds=(0, 10_000_000), doc="Learned positions (0: none).")
+    p_biases = param.Boolean(default=False, doc="Count biases.")
+    p_ln = param.Boolean(default=False, doc="Count layer norms.")
+    p_tied = param.Boolean(default=False, doc="Unembedding shares the embedding's weights.")
     # Page flags, for presenters and bloggers embedding one figure.
     show = param.ListSelector(default=list(SECTIONS), objects=list(SECTIONS),
                               doc="Sections shown; an embed picks one.")
@@ -96,12 +141,17 @@ def from_query(query: str) -> tuple[dict[str, object], list[str]]:
         try:
             value, msg = _parse_one(AppState.param[key], raw[: 4 * MAX_TEXT])
         except (ValueError, OverflowError) as exc:
-            warnings.append(f"Link setting '{key}': {exc}; kept the default.")
+            warnings.append(_short(f"Link setting '{key}': {exc}; kept the default."))
             continue
         values[key] = value
         if msg:
-            warnings.append(f"Link setting '{key}': {msg}.")
+            warnings.append(_short(f"Link setting '{key}': {msg}."))
     return values, warnings
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """Messages quote what the reader's link said; a hostile link stays one line."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _format(value: object) -> str:
@@ -110,7 +160,9 @@ def _format(value: object) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value))
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # 12 significant digits: exact for slider values (0.1 steps stay 0.1,
+        # not 0.30000000000000004) and within 1e-11 of anything else.
+        return repr(float(f"{value:.12g}"))
     return str(value)
 
 

@@ -1,0 +1,211 @@
+"""Shared pieces every section uses: the model the state describes, figure
+style, and the safety net that turns an exception into a message.
+
+Why one module: a newcomer changing a plot should find the look (colours,
+fonts, presenter/dark variants) in one place, and every section should fail
+the same way, with a short sentence in the page and never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import panel as pn
+from bokeh.plotting import figure
+
+import toycore as tc
+from app.state import AppState
+
+# -- colours (light, dark) -------------------------------------------------------
+FIRE = "#c2410c"  # a neuron that fires, the answer
+QUIET = "#94a3b8"  # a neuron that stays silent
+ACCENT = "#2563eb"  # a second series (e.g. "before" next to "after")
+GOOD = "#15803d"
+BAD = "#b91c1c"
+
+# Angle sliders in section 3, in the order they are applied to the embedding.
+# Each moves only the second name (toycore's `with_angle` contract).
+ANGLE_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("angle_mj", "Michael", "Jordan"),
+    ("angle_jp", "Jordan", "Phelps"),
+    ("angle_ma", "Michael", "Alexis"),
+)
+
+
+# -- the model ---------------------------------------------------------------------
+def model_key(state: AppState) -> tuple:
+    """Everything in the state that changes the shared toy model."""
+    return (
+        state.activation, state.attn,
+        tuple(getattr(state, key) for key, _, _ in ANGLE_PAIRS),
+        state.neuron, state.row_first, state.row_last, state.row_other, state.bias,
+        state.col_own, state.col_alt, state.alt_sport,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _model(key: tuple) -> tc.ToyModel:
+    (activation, attn, angles, j, row_first, row_last, row_other, bias,
+     col_own, col_alt, alt_sport) = key
+    model = tc.ToyModel.default(tc.Config(activation=activation, attn_strength=attn))
+    emb = model.embedding
+    for (_, a, b), degrees in zip(ANGLE_PAIRS, angles, strict=True):
+        if abs(degrees - 90.0) > 1e-9:
+            emb = emb.with_angle(a, b, degrees)
+    if emb is not model.embedding:
+        model = model.with_(embedding=emb)
+    if not 0 <= j < model.cfg.d_mlp:
+        return model
+    fact = neuron_fact(model, j)
+    row: dict[str, float] = {fact.first: row_first, fact.last: row_last}
+    if row_other:
+        row[other_last(model, fact)] = row_other
+    column = {fact.sport: col_own}
+    if col_alt and alt_sport in model.embedding and alt_sport != fact.sport:
+        column[alt_sport] = column.get(alt_sport, 0.0) + col_alt
+    return model.set_neuron(j, row=row, bias=bias, column=column)
+
+
+def model_for(state: AppState) -> tc.ToyModel:
+    """The toy model the state describes (cached: every section asking after
+    one change gets the same object, so a change costs one build)."""
+    return _model(model_key(state))
+
+
+def neuron_fact(model: tc.ToyModel, j: int) -> tc.Fact:
+    """The fact neuron j was compiled for; spare neurons borrow fact j mod n
+    so their sliders still have names to ask about."""
+    return model.facts[j % len(model.facts)]
+
+
+def other_last(model: tc.ToyModel, fact: tc.Fact) -> str:
+    """A last name that shares the fact's first name (Phelps for Michael
+    Jordan), else the next fact's last name: the half match to show."""
+    for f in model.facts:
+        if f.first == fact.first and f.last != fact.last:
+            return f.last
+    lasts = model.embedding.names_of_kind("last")
+    return next(n for n in lasts if n != fact.last)
+
+
+def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
+    """A first name that is not the fact's (Alexis when it exists)."""
+    if "Alexis" in model.embedding and fact.first != "Alexis":
+        return "Alexis"
+    return next(n for n in model.embedding.names_of_kind("first") if n != fact.first)
+
+
+# -- figures ------------------------------------------------------------------------
+def fig(state: AppState, **kwargs: Any) -> figure:
+    """A Bokeh figure in the page's style. Presenter mode enlarges type and
+    thickens lines; the dark theme inverts the background. Every section
+    builds its figures through here, so the look changes in one place."""
+    kwargs.setdefault("toolbar_location", None)
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    if state.presenter and "height" in kwargs:
+        kwargs["height"] = int(kwargs["height"] * 1.25)
+    f = figure(**kwargs)
+    big = state.presenter
+    dark = state.theme == "dark"
+    fg = "#f8fafc" if dark else ("#000000" if big else "#1e293b")
+    bg = "#0f172a" if dark else "#ffffff"
+    grid = "#334155" if dark else "#e2e8f0"
+    f.background_fill_color = bg
+    f.border_fill_color = bg
+    f.outline_line_color = None
+    f.title.text_color = fg
+    f.title.text_font_size = "20pt" if big else "13pt"
+    for axis in (*f.xaxis, *f.yaxis):
+        axis.axis_label_text_color = fg
+        axis.major_label_text_color = fg
+        axis.axis_line_color = fg
+        axis.major_tick_line_color = fg
+        axis.minor_tick_line_color = None
+        axis.axis_label_text_font_size = "17pt" if big else "11pt"
+        axis.major_label_text_font_size = "15pt" if big else "10pt"
+        axis.axis_label_text_font_style = "normal"
+    for g in (*f.xgrid, *f.ygrid):
+        g.grid_line_color = grid
+    return f
+
+
+def legend_style(f: figure, state: AppState) -> None:
+    """Legends readable on a projector and in the dark theme."""
+    dark = state.theme == "dark"
+    for leg in f.legend:
+        leg.label_text_font_size = "15pt" if state.presenter else "10pt"
+        leg.label_text_color = "#f8fafc" if dark else "#1e293b"
+        leg.background_fill_alpha = 0.0 if dark else 0.8
+        leg.border_line_color = None
+
+
+def text_color(state: AppState) -> str:
+    return "#f8fafc" if state.theme == "dark" else "#1e293b"
+
+
+def bokeh(f: figure) -> pn.pane.Bokeh:
+    return pn.pane.Bokeh(f, sizing_mode="stretch_width")
+
+
+# -- numbers in prose ------------------------------------------------------------------
+def num(x: float, digits: int = 2) -> str:
+    """A number for prose: fixed digits, no '-0.00'."""
+    if not math.isfinite(x):
+        return "—"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def unit_vec(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else np.zeros_like(v)
+
+
+# -- sections ------------------------------------------------------------------------------
+class Section:
+    """Base for a section: a message box and a guard for callbacks.
+
+    `guard(fn)` wraps a callback so any exception becomes a one-line message
+    in this section (the plot keeps its last good data) instead of a crash.
+    """
+
+    title = ""
+    key = ""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False,
+                                     sizing_mode="stretch_width",
+                                     css_classes=["wfl-message"])
+
+    def say(self, text: str = "", kind: str = "warning") -> None:
+        """Show (or with no text, hide) a short message in the section."""
+        self.message.object = text
+        self.message.alert_type = kind
+        self.message.visible = bool(text)
+
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - the page must never show a traceback
+                text = str(err) or type(err).__name__
+                self.say(f"That did not work: {text[:200]}")
+                return None
+        return wrapped
+
+    def layout(self, prose: str, controls: list, figures: list) -> pn.Column:
+        """Prose, controls and figures, honouring the `prose`/`controls` flags."""
+        head = pn.pane.Markdown(f"### {self.title}", sizing_mode="stretch_width",
+                                css_classes=["wfl-title"])
+        text = pn.pane.Markdown(prose, sizing_mode="stretch_width", visible=self.state.prose,
+                                css_classes=["wfl-prose"])
+        ctrl = pn.Column(*controls, visible=self.state.controls, sizing_mode="stretch_width",
+                         css_classes=["wfl-controls"])
+        return pn.Column(head, text, ctrl, self.message, *figures, sizing_mode="stretch_width",
+                         css_classes=["wfl-section", f"wfl-{self.key}"], name=self.key)

@@ -1,0 +1,118 @@
+"""Section 6, edit a fact: make Michael Jordan play golf and see what else moved.
+
+The edit is recomputed whenever its inputs change (no "apply" step), so the
+URL's edit_person / edit_sport / edit_method fully describe what is shown.
+It starts from the shared model, so tilting the names in section 3 makes
+the edit spill onto the half matches.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange
+
+from app.common import ACCENT, BAD, FIRE, QUIET, Section, bokeh, fig, legend_style, model_for, num
+from app.state import MAX_TEXT, AppState
+from toycore.edit import edit_fact
+
+METHODS = {"Swap the sport in the neuron's column": "column",
+           "Rank-one update of W_down (ROME-style)": "rank_one"}
+
+
+def report_data(report: dict) -> dict[str, list]:
+    """One row per fact: own-sport read-out before/after and how far its whole
+    sport read-out moved (toycore.edit's report, unchanged)."""
+    rows = [report["target"], *report["others"]] if report["target"] else report["others"]
+    return {
+        "name": [r["name"] for r in rows],
+        "before": [r["before"] for r in rows],
+        "after": [r["after"] for r in rows],
+        "shift": [r["shift"] for r in rows],
+        "color": [FIRE if r["name"] == report["fact"] else
+                  (BAD if r["answer_before"] != r["answer_after"] else QUIET) for r in rows],
+    }
+
+
+class EditSection(Section):
+    """Name, new sport, method; the collateral damage chart."""
+
+    title = "6. Edit a fact"
+    key = "edit"
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__(state)
+        model = model_for(state)
+        self.person = pn.widgets.AutocompleteInput(
+            label="Person whose sport to change", value=state.edit_person,
+            options=[f.name for f in model.facts], restrict=False, case_sensitive=False,
+            search_strategy="includes", min_characters=1, sizing_mode="stretch_width")
+        self.sport = pn.widgets.AutocompleteInput(
+            label="New sport (any word)", value=state.edit_sport, options=list(model.sports),
+            restrict=False, case_sensitive=False, min_characters=1, sizing_mode="stretch_width")
+        self.method = pn.widgets.RadioButtonGroup(label="How to edit", options=METHODS,
+                                                  value=state.edit_method)
+        self.result = pn.pane.Markdown("", sizing_mode="stretch_width",
+                                       css_classes=["wfl-edit-result"])
+        names = [f.name for f in model.facts]
+        self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
+                                                       "color")})
+        f = fig(state, height=max(320, 22 * len(names)), y_range=FactorRange(*reversed(names)),
+                x_range=(-0.6, 1.6), title="Each fact's own sport, before and after the edit",
+                x_axis_label="what the MLP writes along the fact's sport")
+        f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
+               source=self.facts, legend_label="before")
+        f.hbar(y="name", right="after", height=0.4, color="color", source=self.facts,
+               legend_label="after")
+        f.ygrid.grid_line_color = None
+        f.legend.location = "bottom_right"
+        legend_style(f, state)
+        self.fig = f
+
+        w = self.guard
+        for widget, key in ((self.person, "edit_person"), (self.sport, "edit_sport")):
+            widget.param.watch(w(lambda e, k=key: setattr(state, k, (e.new or "")[:MAX_TEXT])),
+                               ["value", "value_input"])
+        self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
+        state.param.watch(w(self._refresh), [
+            "edit_person", "edit_sport", "edit_method", "activation", "attn", "angle_mj",
+            "angle_jp", "angle_ma", "neuron", "row_first", "row_last", "row_other", "bias",
+            "col_own", "col_alt", "alt_sport"])
+        self._refresh()
+
+    def _refresh(self, *_events) -> None:
+        s = self.state
+        model = model_for(s)
+        try:
+            _, report = edit_fact(model, s.edit_person, s.edit_sport, s.edit_method)
+        except (ValueError, KeyError) as err:
+            self.say(str(err.args[0]) if err.args else "That edit is not possible.")
+            self.result.object = "No edit made."
+            self.facts.data = {k: [] for k in self.facts.data}
+            return
+        self.say()
+        self.fig.y_range.factors = list(reversed([r["name"] for r in
+                                                  [report["target"], *report["others"]]
+                                                  if r]))
+        self.facts.data = report_data(report)
+        moved = [o for o in report["others"] if o["shift"] > 1e-6]
+        changed = report["changed_answers"]
+        how = {"column": "the column of", "rank_one": "a rank-one change to"}[report["method"]]
+        neurons = ", ".join(map(str, report["neurons"])) or "none"
+        verdict = "now answers" if report["success"] else "still does not answer"
+        self.result.object = (
+            f"{report['fact']} was **{report['old_sport'] or 'unknown'}**; after {how} "
+            f"neuron(s) {neurons} the model {verdict} **{report['new_sport']}** "
+            f"(read-out {num(report['target_after'])}). Other facts that moved: "
+            f"**{len(moved)}** of {len(report['others'])} (largest shift "
+            f"{num(report['max_shift_others'], 3)}); answers changed: "
+            f"**{', '.join(changed) if changed else 'none'}**."
+        )
+
+    def panel(self) -> pn.viewable.Viewable:
+        prose = (
+            "If a fact lives in a neuron's column, rewriting that column rewrites the fact. "
+            "With one clean neuron per fact nothing else moves. Tilt the names in section 3, "
+            "or share neurons as in section 5, and other facts start to move with it."
+        )
+        controls = [pn.Row(self.person, self.sport, sizing_mode="stretch_width"), self.method]
+        return self.layout(prose, controls, [self.result, bokeh(self.fig)])

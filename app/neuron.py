@@ -1,0 +1,310 @@
+"""Section 2, inside one neuron: its row (the question), its bias (the
+threshold), its column (what it writes), and the plane of "how much Michael"
+× "how much Jordan" where it fires.
+
+Every plot is a ColumnDataSource built once; a slider change computes one
+small batch through the MLP and replaces the sources' data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange, LabelSet, LinearColorMapper
+from bokeh.palettes import Oranges256
+
+import toycore as tc
+from app.common import (
+    ACCENT,
+    FIRE,
+    QUIET,
+    Section,
+    bokeh,
+    fig,
+    legend_style,
+    model_for,
+    neuron_fact,
+    num,
+    other_first,
+    other_last,
+    text_color,
+)
+from app.state import AppState
+
+# The plane is drawn for coefficients lo..hi along each axis.
+LO, HI, GRID = -0.5, 2.0, 126
+ACT_X = np.linspace(-3.0, 3.0, 241)  # the activation-function curve
+DEFAULTS = {"row_first": 1.0, "row_last": 1.0, "row_other": 0.0, "bias": -1.0,
+            "col_own": 1.0, "col_alt": 0.0}
+PALETTE = list(reversed(Oranges256))
+
+
+def probes(model: tc.ToyModel, fact: tc.Fact) -> list[tuple[str, str]]:
+    """(first, last) pairs to place on the plane: the fact, its two half
+    matches, and an unrelated name."""
+    unrelated = next(f for f in model.facts if f.first != fact.first and f.last != fact.last)
+    return [
+        (fact.first, fact.last),
+        (fact.first, other_last(model, fact)),
+        (other_first(model, fact), fact.last),
+        (unrelated.first, unrelated.last),
+    ]
+
+
+def probe_inputs(model: tc.ToyModel, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """The vector the MLP sees at the last name, one row per pair: exactly
+    what toycore's forward pass builds (last + attn_strength * first)."""
+    e, a = model.embedding, model.cfg.attn_strength
+    return np.array([e.vec(last) + a * e.vec(first) for first, last in pairs])
+
+
+def plane_coords(model: tc.ToyModel, fact: tc.Fact, X: np.ndarray) -> np.ndarray:
+    """Coefficients (x, y) of each row's projection on span(first, last)."""
+    B = np.stack([model.embedding.vec(fact.first), model.embedding.vec(fact.last)], axis=1)
+    coef, *_ = np.linalg.lstsq(B, X.T, rcond=None)
+    return coef.T
+
+
+class NeuronSection(Section):
+    """Widgets and figures for section 2."""
+
+    title = "2. Inside one neuron"
+    key = "neuron"
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__(state)
+        model = model_for(state)
+        n_facts = len(model.facts)
+        note = ""
+        if not 0 <= state.neuron < n_facts:
+            note = (f"Neuron {state.neuron} stores no fact; showing neuron 0 "
+                     f"(neurons 0–{n_facts - 1} each store one).")
+            state.neuron = 0
+            model = model_for(state)
+        options = {f"{j}: {f.name} → {f.sport}": j for j, f in enumerate(model.facts)}
+        self.neuron_select = pn.widgets.Select(label="Neuron", options=options,
+                                               value=state.neuron, width=320)
+        slider = dict(step=0.05, sizing_mode="stretch_width")
+        self.row_first = pn.widgets.FloatSlider(label="Row: weight on first name", start=-2,
+                                                end=2, value=state.row_first, **slider)
+        self.row_last = pn.widgets.FloatSlider(label="Row: weight on last name", start=-2,
+                                               end=2, value=state.row_last, **slider)
+        self.row_other = pn.widgets.FloatSlider(label="Row: weight on another last name",
+                                                start=-2, end=2, value=state.row_other, **slider)
+        self.bias = pn.widgets.FloatSlider(label="Bias (threshold)", start=-3, end=3,
+                                           value=state.bias, **slider)
+        self.col_own = pn.widgets.FloatSlider(label="Column: weight on its sport", start=-2,
+                                              end=2, value=state.col_own, **slider)
+        self.alt_sport = pn.widgets.Select(label="Second sport", options=list(
+            AppState.param.alt_sport.objects), value=state.alt_sport, width=200)
+        self.col_alt = pn.widgets.FloatSlider(label="Column: weight on the second sport",
+                                              start=-2, end=2, value=state.col_alt, **slider)
+        self.activation = pn.widgets.RadioButtonGroup(
+            label="Nonlinearity", options={"ReLU": "relu", "GELU": "gelu",
+                                          "GELU (tanh)": "gelu_tanh"},
+            value=state.activation, button_type="default")
+        self.reset = pn.widgets.Button(label="Reset this neuron", button_type="light")
+
+        # -- sources (filled by _refresh) --
+        self.plane = ColumnDataSource({"image": [np.zeros((GRID, GRID))]})
+        self.edge = ColumnDataSource({"x": [], "y": []})
+        self.points = ColumnDataSource({k: [] for k in (
+            "name", "x", "y", "pre", "post", "color", "label")})
+        self.curve = ColumnDataSource({"x": list(ACT_X), "y": list(ACT_X)})
+        self.bars = ColumnDataSource({k: [] for k in ("name", "pre", "post", "color")})
+        self.writes = ColumnDataSource({"sport": list(model.sports),
+                                        "value": [0.0] * len(model.sports)})
+        self.prose = pn.pane.Markdown("", sizing_mode="stretch_width", visible=state.prose,
+                                      css_classes=["wfl-neuron-table"])
+        self._build_figures(model)
+        self._refresh()
+        self.say(note)
+
+        w = self.guard
+        self.neuron_select.param.watch(w(self._on_neuron), "value")
+        for name in DEFAULTS:
+            getattr(self, name).param.watch(w(self._on_slider), "value")
+        self.alt_sport.param.watch(w(lambda e: setattr(state, "alt_sport", e.new)), "value")
+        self.activation.param.watch(w(lambda e: setattr(state, "activation", e.new)), "value")
+        self.reset.on_click(w(self._on_reset))
+        state.param.watch(w(self._refresh), [
+            "neuron", *DEFAULTS, "alt_sport", "activation", "attn",
+            "angle_mj", "angle_jp", "angle_ma"])
+        state.param.watch(w(self._sync_widgets), [
+            "neuron", *DEFAULTS, "alt_sport", "activation"])
+
+    # -- figures -------------------------------------------------------------------
+    def _build_figures(self, model: tc.ToyModel) -> None:
+        s = self.state
+        self.mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
+        p = fig(s, height=430, x_range=(LO, HI), y_range=(LO, HI), match_aspect=True,
+                title="Where the neuron fires (colour = its activation)",
+                x_axis_label="amount of first name in the vector",
+                y_axis_label="amount of last name in the vector")
+        p.image(image="image", x=LO, y=LO, dw=HI - LO, dh=HI - LO, color_mapper=self.mapper,
+                source=self.plane)
+        p.line("x", "y", source=self.edge, line_width=3 if s.presenter else 2,
+               line_dash="dashed", color=text_color(s), legend_label="row · x + bias = 0")
+        p.scatter("x", "y", source=self.points, size=16 if s.presenter else 12,
+                  color="color", line_color=text_color(s), line_width=1.5)
+        p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points, x_offset=9,
+                              y_offset=4, text_color=text_color(s),
+                              text_font_size="15pt" if s.presenter else "10pt"))
+        p.legend.location = "bottom_right"
+        legend_style(p, s)
+        self.plane_fig = p
+
+        a = fig(s, height=260, x_range=(-3, 3), title="The nonlinearity",
+                x_axis_label="row · x + bias", y_axis_label="activation")
+        a.line("x", "y", source=self.curve, line_width=3, color=ACCENT)
+        a.scatter("pre", "post", source=self.points, size=12, color="color",
+                  line_color=text_color(s))
+        self.act_fig = a
+
+        b = fig(s, height=260, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
+                title="This neuron, name by name", x_axis_label="before (blue) and after "
+                "(orange) the nonlinearity")
+        b.hbar(y="name", right="pre", height=0.35, color=ACCENT, source=self.bars)
+        b.hbar(y="name", right="post", height=0.8, color="color", alpha=0.75, source=self.bars)
+        b.ygrid.grid_line_color = None
+        self.bar_fig = b
+
+        c = fig(s, height=260, x_range=FactorRange(*model.sports), y_range=(-2.2, 4.2),
+                title="What it adds for its own name, read along each sport",
+                y_axis_label="dot with the sport")
+        c.vbar(x="sport", top="value", width=0.8, color=FIRE, source=self.writes)
+        c.xaxis.major_label_orientation = 0.9
+        self.write_fig = c
+
+    # -- callbacks ----------------------------------------------------------------------
+    def _on_neuron(self, event) -> None:
+        # A new neuron starts from its compiled weights: the state holds one
+        # neuron's edits, so switching drops the previous one's.
+        self.state.param.update(neuron=int(event.new), **DEFAULTS)
+
+    def _on_slider(self, event) -> None:
+        name = next(k for k in DEFAULTS if getattr(self, k) is event.obj)
+        setattr(self.state, name, float(event.new))
+
+    def _on_reset(self, _event) -> None:
+        self.state.param.update(**DEFAULTS)
+
+    def _sync_widgets(self, *_events) -> None:
+        """State changed elsewhere (reset, URL): move the widgets to match."""
+        s = self.state
+        self.neuron_select.value = s.neuron
+        for name in DEFAULTS:
+            getattr(self, name).value = getattr(s, name)
+        self.alt_sport.value = s.alt_sport
+        self.activation.value = s.activation
+
+    def _refresh(self, *_events) -> None:
+        s = self.state
+        model = model_for(s)
+        j = s.neuron
+        fact = neuron_fact(model, j)
+        row, b = model.mlp.W_up[j], float(model.mlp.b_up[j])
+        col = model.mlp.W_down[:, j]
+        e = model.embedding
+        act = tc.model.ACTIVATION_FNS[model.cfg.activation]
+        half_last = other_last(model, fact)
+        self.row_first.label = f"Row: weight on {fact.first}"
+        self.row_last.label = f"Row: weight on {fact.last}"
+        self.row_other.label = f"Row: weight on {half_last}"
+        self.col_own.label = f"Column: weight on {fact.sport}"
+        self.col_alt.label = f"Column: weight on {s.alt_sport}"
+
+        # The plane: input = x·first + y·last, so pre = x (row·first) + y (row·last) + b.
+        rf, rl = float(row @ e.vec(fact.first)), float(row @ e.vec(fact.last))
+        g = np.linspace(LO, HI, GRID)
+        pre_grid = rf * g[None, :] + rl * g[:, None] + b
+        img = act(pre_grid)
+        self.plane.data = {"image": [img]}
+        self.mapper.high = max(1.0, float(img.max()))
+        self.mapper.low = min(0.0, float(img.min()))
+        self.edge.data = boundary(rf, rl, b)
+
+        pairs = probes(model, fact)
+        X = probe_inputs(model, pairs)
+        pre, post, _ = tc.mlp_forward(X, model.mlp, model.cfg.activation)
+        pre_j, post_j = pre[:, j], post[:, j]
+        xy = plane_coords(model, fact, X)
+        names = [f"{a} {z}" for a, z in pairs]
+        fires = post_j >= model.cfg.fire_threshold
+        colors = [FIRE if f else QUIET for f in fires]
+        self.points.data = {
+            "name": names, "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
+            "pre": pre_j.tolist(), "post": post_j.tolist(), "color": colors,
+            "label": [f"{n}: {num(v)}" for n, v in zip(names, post_j, strict=True)],
+        }
+        self.curve.data = {"x": list(ACT_X), "y": act(ACT_X).tolist()}
+        self.bar_fig.y_range.factors = list(reversed(names))
+        self.bars.data = {"name": names, "pre": pre_j.tolist(), "post": post_j.tolist(),
+                          "color": colors}
+        sports = model.sports
+        self.writes.data = {"sport": list(sports),
+                            "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()}
+        self.prose.object = self._prose(model, fact, pre_j, post_j, names)
+        self.say()
+
+    def _prose(self, model: tc.ToyModel, fact: tc.Fact, pre: np.ndarray, post: np.ndarray,
+               names: list[str]) -> str:
+        s = self.state
+        b = float(model.mlp.b_up[s.neuron])
+        act = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU"}[model.cfg.activation]
+        lines = [f"| name | row · x | + bias | after {act} |", "|---|---:|---:|---:|"]
+        for n, p, q in zip(names, pre, post, strict=True):
+            lines.append(f"| {n} | {num(p - b)} | {num(p)} | **{num(q)}** |")
+        top = model.sports[int(np.argmax(model.embedding.matrix(model.sports)
+                                         @ model.mlp.W_down[:, s.neuron]))]
+        return (
+            f"Neuron {s.neuron}'s row asks *is this {fact.first} and {fact.last}?* "
+            f"Its dot product with the vector at the last name, plus its bias "
+            f"{num(b)}, goes through {act}; when it fires, its column adds mostly "
+            f"**{top}**. Drag the bias above {num(-float(pre[1] - b))} and the half match "
+            f"{names[1]} gets a positive activation too.\n\n" + "\n".join(lines)
+        )
+
+    def panel(self) -> pn.viewable.Viewable:
+        prose = (
+            "Each MLP neuron asks one question: the dot product of its **row** with the "
+            "vector at the last name. The **bias** sets the threshold, the nonlinearity "
+            "keeps only what is above it, and the neuron's **column** is what gets added "
+            "to the vector when it fires. Row = first name + last name with bias −1 is "
+            "an AND gate."
+        )
+        controls = [
+            pn.Row(self.neuron_select, self.activation, self.reset),
+            pn.Row(pn.Column(self.row_first, self.row_last, self.row_other, self.bias,
+                             sizing_mode="stretch_width"),
+                   pn.Column(self.col_own, self.alt_sport, self.col_alt,
+                             sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+        ]
+        figures = [
+            pn.Row(bokeh(self.plane_fig), pn.Column(bokeh(self.act_fig), bokeh(self.bar_fig),
+                                                    sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            pn.Row(bokeh(self.write_fig), self.prose, sizing_mode="stretch_width"),
+        ]
+        return self.layout(prose, controls, figures)
+
+
+def boundary(rf: float, rl: float, b: float) -> dict[str, list[float]]:
+    """The line rf·x + rl·y + b = 0 clipped to the drawn square (empty when
+    the row has no component in the plane)."""
+    pts = []
+    if abs(rl) > 1e-12:
+        for x in (LO, HI):
+            y = -(b + rf * x) / rl
+            if LO <= y <= HI:
+                pts.append((x, y))
+    if abs(rf) > 1e-12:
+        for y in (LO, HI):
+            x = -(b + rl * y) / rf
+            if LO <= x <= HI:
+                pts.append((x, y))
+    pts = sorted(set(pts))
+    if len(pts) < 2:
+        return {"x": [], "y": []}
+    return {"x": [pts[0][0], pts[-1][0]], "y": [pts[0][1], pts[-1][1]]}

@@ -1,0 +1,187 @@
+"""Section 8, counting parameters: type a model's shape (or pick GPT-3) and
+see where its parameters sit; the MLP share is what the facts live in.
+
+Every count comes from toycore.params.count (exact integers); this module
+only parses the reader's text and draws.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
+
+from app.common import FIRE, QUIET, Section, bokeh, fig, num, text_color
+from app.state import AppState
+from toycore.params import PRESETS, ModelShape, count, lesson_formula
+
+# text box -> (state key, ModelShape field)
+FIELDS = {
+    "d_model": ("p_d_model", "Residual width d_model"),
+    "d_mlp": ("p_d_mlp", "MLP neurons per layer"),
+    "n_layers": ("p_layers", "Layers"),
+    "vocab": ("p_vocab", "Vocabulary size"),
+    "n_heads": ("p_heads", "Attention heads"),
+    "n_ctx": ("p_ctx", "Learned positions (0 = none)"),
+}
+FLAGS = {"biases": ("p_biases", "Count biases"), "layer_norms": ("p_ln", "Count layer norms"),
+         "tied_embeddings": ("p_tied", "Unembedding tied to the embedding")}
+PRESET_LABELS = {"Toy (this page)": "toy", "GPT-2 small": "gpt2-small",
+                 "GPT-3 175B": "gpt3-175b", "Custom": "custom"}
+
+
+def parse_int(text: str) -> int:
+    """Digits with optional thousands separators ("12,288", "12 288", "12_288")."""
+    cleaned = "".join(ch for ch in str(text).strip() if ch not in ", _'")
+    if not cleaned:
+        raise ValueError("type a whole number")
+    if not cleaned.isdigit() or len(cleaned) > 12:
+        raise ValueError(f"{str(text)[:20]!r} is not a whole number")
+    return int(cleaned)
+
+
+def shape_from_state(state: AppState) -> ModelShape:
+    """The ModelShape the state describes (raises ValueError if it is not one)."""
+    values = {f: getattr(state, key) for f, (key, _) in FIELDS.items()}
+    flags = {f: getattr(state, key) for f, (key, _) in FLAGS.items()}
+    return ModelShape(**values, **flags)
+
+
+def preset_values(name: str) -> dict[str, object]:
+    """State values for one of toycore's presets."""
+    shape = PRESETS[name]
+    out: dict[str, object] = {key: getattr(shape, f) for f, (key, _) in FIELDS.items()}
+    out.update({key: getattr(shape, f) for f, (key, _) in FLAGS.items()})
+    return out
+
+
+def gpt3_summary() -> str:
+    """The lesson's GPT-3 arithmetic, every number from toycore.params."""
+    g = PRESETS["gpt3-175b"]
+    nb = count(g)
+    wb = count(g.replace(biases=True))
+    total = lesson_formula(g.d_model, g.n_layers, g.vocab)
+    return (
+        f"**GPT-3, counted live:** W_up is {g.d_mlp:,} × {g.d_model:,} = "
+        f"{nb.mlp_w_up:,}; W_down the same. One MLP block with biases: "
+        f"{wb.mlp_per_layer:,}. All {g.n_layers} MLP blocks: {wb.mlp:,} with biases, "
+        f"{nb.mlp:,} without. The whole model, "
+        f"{g.n_layers} × (4d² + 8d²) + 2 × {g.vocab:,} × d = **{total:,}**, so the MLPs "
+        f"hold **{num(100 * nb.mlp / total, 1)}%** of it."
+    )
+
+
+class ParamsSection(Section):
+    """Shape boxes, presets, a breakdown chart and the GPT-3 sums."""
+
+    title = "8. Counting the parameters"
+    key = "params"
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__(state)
+        self.preset = pn.widgets.RadioButtonGroup(label="Preset", options=PRESET_LABELS,
+                                                  value=state.p_preset)
+        self.inputs = {
+            f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}", width=170)
+            for f, (key, label) in FIELDS.items()}
+        self.flags = {f: pn.widgets.Checkbox(label=label, value=getattr(state, key))
+                      for f, (key, label) in FLAGS.items()}
+        self.total = pn.pane.Markdown("", sizing_mode="stretch_width",
+                                      css_classes=["wfl-params-total"])
+        self.gpt3 = pn.pane.Markdown(gpt3_summary(), sizing_mode="stretch_width",
+                                     css_classes=["wfl-params-gpt3"])
+        self.rows = ColumnDataSource({"part": [], "count": [], "label": [], "color": []})
+        parts = [label for label, _ in count(PRESETS["toy"]).rows()]
+        f = fig(state, height=320, y_range=FactorRange(*reversed(parts)), x_range=(0, 1),
+                title="Where the parameters are", x_axis_label="parameters")
+        f.hbar(y="part", right="count", height=0.75, color="color", source=self.rows)
+        f.text(x="count", y="part", text="label", source=self.rows, x_offset=6,
+               text_baseline="middle", text_color=text_color(state),
+               text_font_size="14pt" if state.presenter else "9pt")
+        f.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")
+        f.ygrid.grid_line_color = None
+        self.fig = f
+
+        w = self.guard
+        self.preset.param.watch(w(self._on_preset), "value")
+        for field, box in self.inputs.items():
+            box.param.watch(w(lambda e, fl=field: self._on_text(fl, e.new)), "value")
+        for field, box in self.flags.items():
+            box.param.watch(w(lambda e, fl=field: self._on_flag(fl, e.new)), "value")
+        keys = [k for k, _ in FIELDS.values()] + [k for k, _ in FLAGS.values()]
+        state.param.watch(w(self._refresh), keys)
+        state.param.watch(w(self._sync), [*keys, "p_preset"])
+        self._refresh()
+
+    def _on_preset(self, event) -> None:
+        if event.new != "custom":
+            self.state.param.update(p_preset=event.new, **preset_values(event.new))
+        else:
+            self.state.p_preset = "custom"
+
+    def _on_text(self, field: str, text: str) -> None:
+        key = FIELDS[field][0]
+        try:
+            value = parse_int(text)
+            lo, hi = AppState.param[key].bounds
+            if not lo <= value <= hi:
+                raise ValueError(f"must be between {lo:,} and {hi:,}")
+        except ValueError as err:
+            self.say(f"{FIELDS[field][1]}: {err}. Kept {getattr(self.state, key):,}.")
+            return
+        if value != getattr(self.state, key):
+            self.state.param.update(**{key: value, "p_preset": "custom"})
+        else:
+            self._refresh()  # re-check the whole shape: clears or restates the message
+
+    def _on_flag(self, field: str, value: bool) -> None:
+        key = FLAGS[field][0]
+        if value != getattr(self.state, key):
+            self.state.param.update(**{key: bool(value), "p_preset": "custom"})
+
+    def _sync(self, *_events) -> None:
+        s = self.state
+        self.preset.value = s.p_preset
+        for field, (key, _) in FIELDS.items():
+            box = self.inputs[field]
+            if _safe_int(box.value) != getattr(s, key):
+                box.value = f"{getattr(s, key):,}"
+        for field, (key, _) in FLAGS.items():
+            self.flags[field].value = getattr(s, key)
+
+    def _refresh(self, *_events) -> None:
+        try:
+            b = count(shape_from_state(self.state))
+        except ValueError as err:
+            self.say(f"That shape does not work: {err}.")
+            return
+        self.say()
+        rows = b.rows()
+        self.rows.data = {
+            "part": [label for label, _ in rows],
+            "count": [c for _, c in rows],
+            "label": [f"{c:,}" for _, c in rows],
+            "color": [FIRE if label.startswith("MLP") else QUIET for label, _ in rows],
+        }
+        self.fig.x_range.end = max(c for _, c in rows) * 1.35 or 1
+        self.total.object = (
+            f"Total: **{b.total:,}** parameters. MLP blocks: **{b.mlp:,}** "
+            f"({num(100 * b.mlp_share, 1)}%), {b.mlp_per_layer:,} per layer. "
+            f"Attention: {b.attention:,} ({num(100 * b.attention_share, 1)}%)."
+        )
+
+    def panel(self) -> pn.viewable.Viewable:
+        prose = (
+            "A model's size follows from its shape. Each layer's MLP has an up-projection "
+            "(neurons × width) and a down-projection (width × neurons); attention has four "
+            "width × width matrices. In GPT-3 the MLPs are about two thirds of everything."
+        )
+        controls = [self.preset, pn.Row(*self.inputs.values(), sizing_mode="stretch_width"),
+                    pn.Row(*self.flags.values())]
+        return self.layout(prose, controls, [self.total, bokeh(self.fig), self.gpt3])
+
+
+def _safe_int(text: str) -> int | None:
+    try:
+        return parse_int(text)
+    except ValueError:
+        return None

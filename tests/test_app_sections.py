@@ -1,0 +1,241 @@
+"""Each section builds, and every number it shows matches an independent
+numpy calculation from the embedding vectors (not from the section's code)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import toycore as tc
+from app.main import SECTION_CLASSES, build_app
+from app.state import AppState
+
+
+def vec(name: str, model: tc.ToyModel | None = None) -> np.ndarray:
+    return (model or tc.ToyModel.default()).embedding.vec(name)
+
+
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def gelu(x):
+    return np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in np.atleast_1d(x)])
+
+
+@pytest.mark.parametrize("key", [k for k in SECTION_CLASSES if k not in ("capacity",
+                                                                          "superposition")])
+def test_each_section_builds_alone(key: str) -> None:
+    page = build_app(f"show={key}")
+    assert list(page.wfl_sections) == [key]
+    assert page.wfl_sections[key].message.visible is False
+
+
+def test_flags_hide_prose_and_controls() -> None:
+    page = build_app("show=neuron&controls=0&prose=0")
+    col = page.wfl_sections["neuron"].panel()
+    prose, controls = col[1], col[2]
+    assert prose.visible is False and controls.visible is False
+
+
+def test_bad_link_shows_a_message_not_a_traceback() -> None:
+    page = build_app("show=recall&bias=nan&neuron=-4&zzz=1")
+    assert page[0].visible and "bias" in page[0].object
+
+
+# -- section 2 ---------------------------------------------------------------------
+def neuron_section(**kw):
+    from app.neuron import NeuronSection
+
+    state = AppState(**kw)
+    return state, NeuronSection(state)
+
+
+def test_neuron_points_follow_bias_slider() -> None:
+    state, sec = neuron_section()
+    M, J, P, A = vec("Michael"), vec("Jordan"), vec("Phelps"), vec("Alexis")
+    sec.bias.value = -0.4
+    row = M + J
+    inputs = {"Michael Jordan": J + M, "Michael Phelps": P + M, "Alexis Jordan": J + A}
+    data = sec.points.data
+    for name, x in inputs.items():
+        i = data["name"].index(name)
+        assert data["post"][i] == pytest.approx(float(relu(row @ x - 0.4)))
+    assert state.bias == -0.4
+
+
+def test_neuron_plane_image_is_the_and_gate() -> None:
+    _, sec = neuron_section()
+    sec.row_first.value = 0.5
+    sec.bias.value = -0.2
+    img = sec.plane.data["image"][0]
+    from app.neuron import GRID, HI, LO
+
+    g = np.linspace(LO, HI, GRID)
+    expected = relu(0.5 * g[None, :] + 1.0 * g[:, None] - 0.2)
+    np.testing.assert_allclose(img, expected, atol=1e-12)
+    # The dashed edge is where 0.5 x + y - 0.2 = 0.
+    for x, y in zip(sec.edge.data["x"], sec.edge.data["y"], strict=True):
+        assert 0.5 * x + y - 0.2 == pytest.approx(0.0, abs=1e-9)
+
+
+def test_neuron_gelu_switch_and_column() -> None:
+    _, sec = neuron_section()
+    sec.activation.value = "gelu"
+    sec.col_own.value = 0.5
+    sec.col_alt.value = 1.0  # golf
+    mj = sec.points.data["name"].index("Michael Jordan")
+    assert sec.points.data["post"][mj] == pytest.approx(gelu(1.0)[0])
+    assert sec.curve.data["y"][0] == pytest.approx(gelu(-3.0)[0])
+    writes = dict(zip(sec.writes.data["sport"], sec.writes.data["value"], strict=True))
+    assert writes["basketball"] == pytest.approx(gelu(1.0)[0] * 0.5)
+    assert writes["golf"] == pytest.approx(gelu(1.0)[0] * 1.0)
+
+
+def test_neuron_extremes_and_zero_row_are_sane() -> None:
+    _, sec = neuron_section()
+    sec.row_first.value = 0.0
+    sec.row_last.value = 0.0
+    sec.bias.value = 3.0
+    assert sec.message.visible is False
+    assert sec.edge.data == {"x": [], "y": []}  # a zero row has no edge
+    assert all(v == pytest.approx(3.0) for v in sec.points.data["post"])
+    sec.bias.value = -3.0
+    assert all(v == 0 for v in sec.points.data["post"])
+
+
+def test_neuron_switch_resets_and_relabels() -> None:
+    state, sec = neuron_section(bias=0.5)
+    sec.neuron_select.value = 3  # Serena Williams
+    assert state.bias == -1.0 and sec.bias.value == -1.0
+    assert sec.row_first.name == "Row: weight on Serena"
+    assert sec.points.data["name"][0] == "Serena Williams"
+
+
+def test_neuron_out_of_range_in_link() -> None:
+    state, sec = neuron_section(neuron=200)
+    assert state.neuron == 0 and sec.message.visible
+
+
+# -- section 1 ---------------------------------------------------------------------
+def test_recall_readout_matches_dot_products() -> None:
+    from app.recall import RecallSection
+
+    state = AppState()
+    sec = RecallSection(state)
+    sec.name_input.value = "Michael Phelps"
+    d = sec.readout.data
+    M, P, S = vec("Michael"), vec("Phelps"), vec("swimming")
+    after_last = P + M + S  # embedding + attention + the neuron's column
+    for stage, x in (("before the MLP", P + M), ("after the MLP", after_last)):
+        for name, direction in (("Michael", M), ("Phelps", P), ("swimming", S)):
+            i = next(k for k in range(len(d["name"])) if d["stage"][k] == stage
+                     and d["pos"][k] == "2: Phelps" and d["name"][k] == name)
+            assert d["value"][i] == pytest.approx(float(x @ direction))
+    assert "swimming" in sec.answer.object
+
+
+def test_recall_follows_neuron_edits() -> None:
+    from app.recall import RecallSection
+
+    state = AppState()
+    sec = RecallSection(state)
+    state.bias = -2.5  # the Michael Jordan neuron can no longer fire
+    assert sec.neurons.data["activation"][0] == 0.0
+    assert "doesn't know" in sec.answer.object
+    sec.name_input.value = ""
+    assert "Type a name" in sec.answer.object
+
+
+# -- section 3 ---------------------------------------------------------------------
+def test_embedding_angle_leaks_through_the_gate() -> None:
+    from app.embedding import EmbeddingSection
+
+    state = AppState()
+    sec = EmbeddingSection(state)
+    sec.sliders["angle_jp"].value = 60
+    d = dict(zip(sec.cos.data["y"], zip(sec.cos.data["x"], sec.cos.data["cos"], strict=True),
+                 strict=False))
+    cos = {(y, x): c for y, x, c in zip(sec.cos.data["y"], sec.cos.data["x"], sec.cos.data["cos"],
+                                        strict=True)}
+    assert d  # built
+    assert cos[("Jordan", "Phelps")] == pytest.approx(math.cos(math.radians(60)))
+    leak = dict(zip(sec.leak.data["cell"], sec.leak.data["value"], strict=True))
+    # Michael Phelps against the Michael + Jordan row: 1 + cos(60°) - 1 = 0.5.
+    assert leak[("Michael Phelps", "neuron fires")] == pytest.approx(0.5)
+    assert leak[("Michael Jordan", "neuron fires")] == pytest.approx(1.0)
+    assert "0.50" in sec.summary.object
+
+
+# -- section 4 ---------------------------------------------------------------------
+def test_attention_strength() -> None:
+    from app.attention import STRENGTHS, AttentionSection
+
+    state = AppState()
+    sec = AttentionSection(state)
+    sec.strength.value = 0.5
+    ys = sec._line0.data["y"]
+    np.testing.assert_allclose(ys, relu(1.0 + STRENGTHS - 1.0))
+    st = dict(zip(sec.stages.data["cell"], sec.stages.data["value"], strict=True))
+    assert st[("Michael", "after attention")] == pytest.approx(0.5)
+    assert st[("Michael", "embedding")] == pytest.approx(0.0)
+    assert st[("basketball", "after the MLP")] == pytest.approx(0.5)  # relu(1.5 - 1)
+    sec.strength.value = 0.0
+    assert "nothing" in sec.answer.object
+
+
+# -- section 6 ---------------------------------------------------------------------
+def test_edit_moves_only_the_target_until_names_tilt() -> None:
+    from app.edit import EditSection
+
+    state = AppState()
+    sec = EditSection(state)
+    d = sec.facts.data
+    i = d["name"].index("Michael Jordan")
+    assert d["before"][i] == pytest.approx(1.0) and d["after"][i] == pytest.approx(0.0)
+    assert sum(s > 1e-9 for s in d["shift"]) == 1
+    assert "golf" in sec.result.object
+    state.angle_jp = 60  # Michael Jordan now also fires the Michael Phelps neuron
+    d = sec.facts.data
+    moved = [n for n, s in zip(d["name"], d["shift"], strict=True) if s > 1e-9]
+    assert "Michael Phelps" in moved
+
+
+def test_edit_bad_input() -> None:
+    from app.edit import EditSection
+
+    sec = EditSection(AppState())
+    sec.person.value = "Nobody Atall"
+    assert sec.message.visible and "first and last name" in sec.message.object
+    sec.person.value = "Michael Jordan"
+    sec.sport.value = ""
+    assert sec.message.visible
+    sec.sport.value = "chess"
+    sec.method.value = "rank_one"
+    assert not sec.message.visible and "chess" in sec.result.object
+
+
+# -- section 8 ---------------------------------------------------------------------
+def test_params_counts_by_hand() -> None:
+    from app.params import ParamsSection
+
+    state = AppState()
+    sec = ParamsSection(state)
+    d, h, L, V = 12288, 49152, 96, 50257
+    rows = dict(zip(sec.rows.data["part"], sec.rows.data["count"], strict=True))
+    assert rows["MLP (all layers)"] == L * 2 * d * h
+    assert rows["attention (all layers)"] == L * 4 * d * d
+    assert f"{L * (12 * d * d) + 2 * V * d:,}" in sec.gpt3.object
+    assert f"{L * (2 * d * h + h + d):,}" in sec.gpt3.object
+    sec.inputs["n_layers"].value = "2"
+    rows = dict(zip(sec.rows.data["part"], sec.rows.data["count"], strict=True))
+    assert rows["MLP (all layers)"] == 2 * 2 * d * h
+    assert state.p_preset == "custom"
+    sec.inputs["d_model"].value = "-5"
+    assert sec.message.visible and state.p_d_model == d
+    sec.inputs["n_heads"].value = "7"  # 12288 is not divisible by 7
+    assert sec.message.visible
+    sec.preset.value = "toy"
+    assert state.p_d_model == 64 and sec.inputs["d_model"].value == "64"

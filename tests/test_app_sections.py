@@ -25,8 +25,7 @@ def gelu(x):
     return np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in np.atleast_1d(x)])
 
 
-@pytest.mark.parametrize("key", [k for k in SECTION_CLASSES if k not in ("capacity",
-                                                                          "superposition")])
+@pytest.mark.parametrize("key", list(SECTION_CLASSES))
 def test_each_section_builds_alone(key: str) -> None:
     page = build_app(f"show={key}")
     assert list(page.wfl_sections) == [key]
@@ -156,11 +155,8 @@ def test_embedding_angle_leaks_through_the_gate() -> None:
     state = AppState()
     sec = EmbeddingSection(state)
     sec.sliders["angle_jp"].value = 60
-    d = dict(zip(sec.cos.data["y"], zip(sec.cos.data["x"], sec.cos.data["cos"], strict=True),
-                 strict=False))
     cos = {(y, x): c for y, x, c in zip(sec.cos.data["y"], sec.cos.data["x"], sec.cos.data["cos"],
                                         strict=True)}
-    assert d  # built
     assert cos[("Jordan", "Phelps")] == pytest.approx(math.cos(math.radians(60)))
     leak = dict(zip(sec.leak.data["cell"], sec.leak.data["value"], strict=True))
     # Michael Phelps against the Michael + Jordan row: 1 + cos(60°) - 1 = 0.5.
@@ -239,3 +235,64 @@ def test_params_counts_by_hand() -> None:
     assert sec.message.visible
     sec.preset.value = "toy"
     assert state.p_d_model == 64 and sec.inputs["d_model"].value == "64"
+
+
+# -- section 5 ---------------------------------------------------------------------
+def test_capacity_training_raises_accuracy() -> None:
+    from app.capacity import CapacitySection, fact_table
+
+    state = AppState(cap_facts=6, cap_neurons=4)
+    sec = CapacitySection(state)
+    assert sec.trainer is None  # nothing trains until asked
+    sec.train_steps(1)
+    first = sec.history.data["accuracy"][-1]
+    for _ in range(30):
+        sec.train_steps(10)
+    t = sec.trainer
+    assert sec.history.data["accuracy"][-1] > first
+    # Independent check of the shown accuracy: argmax of the trained MLP's
+    # sport read-out at each fact's input, at least the answer threshold.
+    p = t.params
+    e = t.embedding
+    facts = fact_table(6)
+    X = np.array([e.vec(f.last) + e.vec(f.first) for f in facts])
+    S = e.matrix(t.sports)
+    r = (relu(X @ p["W_up"].T + p["b_up"]) @ p["W_down"].T + p["b_down"]) @ S.T
+    ok = [t.sports[int(np.argmax(row))] == f.sport and row.max() >= 0.5
+          for row, f in zip(r, facts, strict=True)]
+    assert sec.history.data["accuracy"][-1] == pytest.approx(np.mean(ok))
+    assert f"{round(100 * np.mean(ok))}%" in sec.status.object
+    state.cap_neurons = 5  # new sizes drop the old run
+    assert sec.trainer is None and sec.history.data["step"] == []
+
+
+def test_capacity_made_up_facts() -> None:
+    from app.capacity import fact_table
+
+    table = fact_table(30)
+    assert len(table) == 30 and table[25].first == "Player2"
+
+
+# -- section 7 ---------------------------------------------------------------------
+def test_superposition_histograms_and_bound() -> None:
+    from app.superposition import SuperpositionSection
+
+    state = AppState(sp_n=50, sp_d=10)
+    sec = SuperpositionSection(state)
+    v = sec.packer.initial_vectors.astype(float)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ang = np.degrees(np.arccos(np.clip((v @ v.T)[np.triu_indices(50, 1)], -1, 1)))
+    counts, _ = np.histogram(ang, bins=np.linspace(0, 180, 181))
+    np.testing.assert_allclose(sec.full_before.data["share"], counts / len(ang), atol=1e-12)
+    welch = math.sqrt((50 - 10) / (10 * 49))
+    assert sec.welch_hi.location == pytest.approx(90 + math.degrees(math.asin(welch)))
+    assert f"{welch:.3f}" in sec.status.object
+    before = np.mean((ang >= 89) & (ang <= 91))
+    sec.pack_steps(60)
+    w = sec.packer.vectors.astype(float)
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    ang2 = np.degrees(np.arccos(np.clip((w @ w.T)[np.triu_indices(50, 1)], -1, 1)))
+    after = np.mean((ang2 >= 89) & (ang2 <= 91))
+    assert after > before
+    assert f"{100 * after:.1f}%" in sec.status.object
+    assert sec.ref_after.data["share"] and "10,000" in sec.reference_text.object

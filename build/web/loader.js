@@ -4,7 +4,9 @@
 // on facts rather than on spinners.
 (function () {
   "use strict";
-  const wfl = (window.wfl = { stage: "prerender", live: false, errors: [], marks: {} });
+  const wfl = (window.wfl = {
+    stage: "prerender", live: false, busy: false, patchesSent: 0, errors: [], marks: {},
+  });
   const statusEl = document.getElementById("wfl-status");
   const config = JSON.parse(document.getElementById("wfl-config").textContent);
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -38,7 +40,8 @@
       worker.queue.push(event);
       return;
     }
-    worker.busy = true;
+    worker.busy = wfl.busy = true;
+    wfl.patchesSent += 1;
     worker.postMessage({ type: "patch", patch: jsdoc.create_json_patch([event]) });
   }
 
@@ -60,6 +63,8 @@
     Bokeh.index.roots.map((v) => v.remove());
     const [views] = await Bokeh.embed.embed_items(docs_json, render_items);
     const jsdoc = (worker.jsdoc = [...views.roots.values()][0].model.document);
+    // Not enumerable, so JSON.stringify(window.wfl) stays cheap and acyclic.
+    Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
     jsdoc.on_change(sendChange.bind(null, jsdoc), false);
     worker.postMessage({ type: "rendered" });
   }
@@ -78,9 +83,10 @@
       if (worker.queue.length) {
         const patch = worker.jsdoc.create_json_patch(worker.queue);
         worker.queue = [];
+        wfl.patchesSent += 1;
         worker.postMessage({ type: "patch", patch: patch });
       } else {
-        worker.busy = false;
+        worker.busy = wfl.busy = false;
         wfl.idleAt = performance.now();
       }
     } else if (msg.type === "patch") {

@@ -1,0 +1,158 @@
+"""The built site in a real browser: recall, URL state, bad input, isolation.
+
+Expected numbers come from toycore run here in CPython, the same package the
+page runs in Pyodide; toycore's own tests check it against hand calculations.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import toycore as tc
+
+NAME_INPUT = "input[placeholder^='Type a name']"
+
+
+def shadow_text(w, selector: str) -> str:
+    """Visible text of a Panel pane, which renders inside its host's shadow root."""
+    loc = w.page.locator(selector).first
+    loc.wait_for(timeout=20_000)
+    return loc.evaluate(
+        "e => [...(e.shadowRoot || e).children]"
+        ".filter(c => !['STYLE', 'LINK'].includes(c.tagName))"
+        ".map(c => c.innerText).join(' ').trim()"
+    )
+
+
+def answer_text(w) -> str:
+    return shadow_text(w, ".wfl-answer")
+
+
+def wait_text(w, selector: str, needle: str, timeout: float = 20) -> str:
+    """Poll a pane until its text contains `needle` (Python patches it asynchronously)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = shadow_text(w, selector)
+        if needle in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{selector} never showed {needle!r}; last: {text!r}")
+
+
+def type_name(w, text: str) -> None:
+    box = w.page.locator(NAME_INPUT)
+    box.click()
+    box.fill(text)
+    box.press("Enter")
+    w.wait_idle()
+
+
+def expected_activations(name: str) -> list[float]:
+    run = tc.ToyModel.default().run(name)
+    return [float(x) for x in run.cache["mlp.hook_post"][-1]] if run.ok else []
+
+
+def test_prerendered_before_live_then_live(watched) -> None:
+    w = watched
+    w.page.goto(w.base)
+    # The figures are on screen before Python is ready: the prerendered source
+    # already holds Michael Jordan's activations.
+    w.wait_for("return window.wfl && window.wfl.marks.prerendered")
+    before = w.source("activation")
+    assert before["activation"] == pytest.approx(expected_activations("Michael Jordan"), abs=1e-9)
+    status = w.page.locator("#wfl-status").text_content()
+    assert "Step" in status or "Live" in status
+    wfl = w.wait_live()
+    assert {"runtime", "numpy", "app", "live"} <= set(wfl["marks"])
+    assert w.page.locator("#wfl-status").get_attribute("data-stage") == "live"
+    assert "Live" in w.page.locator("#wfl-status").text_content()
+
+
+def wait_activations(w, expected: list[float], timeout: float = 20) -> dict:
+    """Poll the neuron chart's source until it shows `expected` (Python patches it)."""
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = w.source("activation")
+        if got and got["activation"] == pytest.approx(expected, abs=1e-9):
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"activations never became {expected}: {got}")
+
+
+@pytest.mark.parametrize("name", ["Michael Phelps", "Serena Williams", "Michael Jordan"])
+def test_typing_a_name_fires_its_neuron(watched, name: str) -> None:
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    if name == "Michael Jordan":  # the default: move away first so the chart must change
+        type_name(w, "Usain Bolt")
+        wait_activations(w, expected_activations("Usain Bolt"))
+    type_name(w, name)
+    model = tc.ToyModel.default()
+    run = model.run(name)
+    got = wait_activations(w, expected_activations(name))
+    firing = [lab for lab, a in zip(got["neuron"], got["activation"], strict=True) if a > 1e-6]
+    own = [i for i, lab in enumerate(model.neuron_labels()) if lab.startswith(name + " ")]
+    assert len(own) == 1
+    assert firing == [got["neuron"][own[0]]], "exactly the fact's own neuron fires"
+    wait_text(w, ".wfl-answer", run.answer)
+    probs = w.source("prob")
+    assert probs["prob"] == pytest.approx([float(p) for p in run.cache["sport_probs"]], abs=1e-9)
+    top = max(range(len(probs["prob"])), key=probs["prob"].__getitem__)
+    assert probs["sport"][top] == run.answer
+
+
+def test_unknown_and_empty_names_give_messages(watched) -> None:
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    type_name(w, "Zorblax Quuxington")
+    wait_activations(w, [0.0] * len(expected_activations("Michael Jordan")))
+    text = wait_text(w, ".wfl-answer", "never seen")
+    assert "doesn't know" in text
+    type_name(w, "")
+    message = tc.ToyModel.default().run("").error
+    assert message in wait_text(w, ".wfl-answer", message)
+
+
+def test_shared_url_restores_state(watched) -> None:
+    w = watched
+    w.page.goto(w.base + "?person=Michael+Phelps")
+    w.wait_live()
+    wait_activations(w, expected_activations("Michael Phelps"))
+    wait_text(w, ".wfl-answer", "swimming")
+    assert w.page.locator(NAME_INPUT).input_value() == "Michael Phelps"
+
+
+def test_malformed_url_gives_message_not_traceback(watched) -> None:
+    w = watched
+    w.page.goto(w.base + "?attn=nan&neuron=1e308&bias=-1e999&bogus=%3Cscript%3E&show=nope")
+    w.wait_live()
+    body = w.page.locator("body").inner_text()
+    assert "Traceback" not in body
+    alert = shadow_text(w, ".wfl-warnings")
+    assert "attn" in alert and "bogus" in alert
+    # The state fell back to defaults: Michael Jordan still recalls basketball.
+    assert "basketball" in answer_text(w)
+
+
+def test_content_security_policy_blocks_other_origins(watched) -> None:
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    csp = w.page.locator("meta[http-equiv='Content-Security-Policy']").get_attribute("content")
+    assert "default-src 'self'" in csp
+    assert not re.search(r"https?:", csp), "the policy names no other origin"
+    assert "'unsafe-eval'" not in csp.replace("'wasm-unsafe-eval'", "")
+    # A fetch to another origin is refused by the policy before any request.
+    outcome = w.page.evaluate(
+        "() => fetch('http://example.invalid/x').then(() => 'fetched', e => 'blocked: ' + e)"
+    )
+    assert outcome.startswith("blocked")
+    w.errors[:] = [e for e in w.errors if "example.invalid" not in e and "Content Security" not in e]
+    assert not any("example.invalid" in u for u in w.requests)

@@ -87,7 +87,7 @@ class EmbeddingSection(Section):
                                         css_classes=["wfl-embedding-summary"])
 
         h = fig(state, height=380, x_range=FactorRange(*NAMES), y_range=FactorRange(
-            *reversed(NAMES)), title="Cosine between directions (1 = same, 0 = perpendicular)")
+            *reversed(NAMES)), title="Cosine between directions")
         self.cos_mapper = LinearColorMapper(palette=COS_PALETTE, low=-1, high=1)
         h.rect("x", "y", 1, 1, source=self.cos, line_color=text_color(state), line_alpha=0.2,
                fill_color={"field": "cos", "transform": self.cos_mapper})
@@ -100,7 +100,7 @@ class EmbeddingSection(Section):
 
         cells = [(f"{a} {b}", p) for a, b in PROBES for p in PARTS]
         g = fig(state, height=380, x_range=FactorRange(*cells), y_range=(-0.5, 3.5),
-                title="The Michael Jordan neuron and what the MLP writes along basketball")
+                title="Michael Jordan neuron: the leak")
         g.vbar(x="cell", top="value", width=0.85, color="color", source=self.leak)
         g.text(x="cell", y="value", text="label", source=self.leak, text_align="center",
                y_offset=-4, text_color=text_color(state),

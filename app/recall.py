@@ -106,7 +106,7 @@ class RecallSection(Section):
         ids = self.neurons.data["neuron"]
         nf = fig(
             state, y_range=FactorRange(*reversed(ids)), height=max(240, 16 * len(ids)),
-            title="Neuron activations at the last token",
+            title="Neurons at the last token",
             x_axis_label="activation after the nonlinearity",
         )
         nf.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)

@@ -138,7 +138,7 @@ class NeuronSection(Section):
         s = self.state
         self.mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
         p = fig(s, height=430, x_range=(LO, HI), y_range=(LO, HI), match_aspect=True,
-                title="Where the neuron fires (colour = its activation)",
+                title="Where the neuron fires",
                 x_axis_label="amount of first name in the vector",
                 y_axis_label="amount of last name in the vector")
         p.image(image="image", x=LO, y=LO, dw=HI - LO, dh=HI - LO, color_mapper=self.mapper,
@@ -149,7 +149,7 @@ class NeuronSection(Section):
                   color="color", line_color=text_color(s), line_width=1.5)
         p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points, x_offset=9,
                               y_offset=4, text_color=text_color(s),
-                              text_font_size="15pt" if s.presenter else "10pt"))
+                              text_font_size="12pt" if s.presenter else "10pt"))
         p.legend.location = "bottom_right"
         legend_style(p, s)
         self.plane_fig = p
@@ -162,15 +162,14 @@ class NeuronSection(Section):
         self.act_fig = a
 
         b = fig(s, height=260, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
-                title="This neuron, name by name", x_axis_label="before (blue) and after "
-                "(orange) the nonlinearity")
+                title="This neuron, name by name", x_axis_label="blue: before, orange: after")
         b.hbar(y="name", right="pre", height=0.35, color=ACCENT, source=self.bars)
         b.hbar(y="name", right="post", height=0.8, color="color", alpha=0.75, source=self.bars)
         b.ygrid.grid_line_color = None
         self.bar_fig = b
 
         c = fig(s, height=260, x_range=FactorRange(*model.sports), y_range=(-2.2, 4.2),
-                title="What it adds for its own name, read along each sport",
+                title="What it writes, along each sport",
                 y_axis_label="dot with the sport")
         c.vbar(x="sport", top="value", width=0.8, color=FIRE, source=self.writes)
         c.xaxis.major_label_orientation = 0.9
@@ -257,12 +256,16 @@ class NeuronSection(Section):
             lines.append(f"| {n} | {num(p - b)} | {num(p)} | **{num(q)}** |")
         top = model.sports[int(np.argmax(model.embedding.matrix(model.sports)
                                          @ model.mlp.W_down[:, s.neuron]))]
+        edge = -float(pre[1] - b)  # the bias at which the half match reaches 0
+        gate = (f"The bias is above {num(edge)}, so the half match {names[1]} gets a "
+                f"positive activation too." if b > edge + 1e-9 else
+                f"Drag the bias above {num(edge)} and the half match {names[1]} gets a "
+                f"positive activation too.")
         return (
             f"Neuron {s.neuron}'s row asks *is this {fact.first} and {fact.last}?* "
             f"Its dot product with the vector at the last name, plus its bias "
             f"{num(b)}, goes through {act}; when it fires, its column adds mostly "
-            f"**{top}**. Drag the bias above {num(-float(pre[1] - b))} and the half match "
-            f"{names[1]} gets a positive activation too.\n\n" + "\n".join(lines)
+            f"**{top}**. {gate}\n\n" + "\n".join(lines)
         )
 
     def panel(self) -> pn.viewable.Viewable:

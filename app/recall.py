@@ -92,7 +92,10 @@ class RecallSection(Section):
         self.model = model
         names = [f.name for f in model.facts]
         self.name_input = pn.widgets.AutocompleteInput(
-            label="Name", value=state.person, options=names, restrict=False,
+            # value_input starts equal to value, so clearing the box is a change
+            # Python hears (otherwise '' -> '' fires nothing).
+            label="Name", value=state.person, value_input=state.person, options=names,
+            restrict=False,
             case_sensitive=False, search_strategy="includes", min_characters=1,
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
         )

@@ -296,3 +296,16 @@ def test_superposition_histograms_and_bound() -> None:
     assert after > before
     assert f"{100 * after:.1f}%" in sec.status.object
     assert sec.ref_after.data["share"] and "10,000" in sec.reference_text.object
+
+
+def test_clearing_the_name_box_shows_the_empty_text_message() -> None:
+    """The browser sends value_input '' when the reader clears the box."""
+    from app.main import build_app
+
+    import toycore as tc
+
+    app = build_app("")
+    recall = app.wfl_sections["recall"]
+    recall.name_input.value_input = ""
+    assert app.wfl_state.person == ""
+    assert tc.ToyModel.default().run("").error in recall.answer.object

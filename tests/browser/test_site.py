@@ -43,11 +43,12 @@ def wait_text(w, selector: str, needle: str, timeout: float = 20) -> str:
     raise AssertionError(f"{selector} never showed {needle!r}; last: {text!r}")
 
 
-def type_name(w, text: str) -> None:
+def type_name(w, text: str, enter: bool = True) -> None:
     box = w.page.locator(NAME_INPUT)
     box.click()
     box.fill(text)
-    box.press("Enter")
+    if enter:  # on an empty box Enter picks the first suggestion, as a menu should
+        box.press("Enter")
     w.wait_idle()
 
 
@@ -115,7 +116,7 @@ def test_unknown_and_empty_names_give_messages(watched) -> None:
     wait_activations(w, [0.0] * len(expected_activations("Michael Jordan")))
     text = wait_text(w, ".wfl-answer", "never seen")
     assert "doesn't know" in text
-    type_name(w, "")
+    type_name(w, "", enter=False)
     message = tc.ToyModel.default().run("").error
     assert message in wait_text(w, ".wfl-answer", message)
 
@@ -157,3 +158,59 @@ def test_content_security_policy_blocks_other_origins(watched) -> None:
     expected_noise = ("example.invalid", "Content Security")
     w.errors[:] = [e for e in w.errors if not any(k in e for k in expected_noise)]
     assert not any("example.invalid" in u for u in w.requests)
+
+
+def slider_handle(w, label: str):
+    """The keyboard-focusable handle of the Panel slider whose title starts with `label`."""
+    group = w.page.locator(".bk-input-group").filter(
+        has=w.page.locator(".bk-slider-title", has_text=label))
+    return group.locator(".noUi-handle").first
+
+
+def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    handle = slider_handle(w, "Bias (threshold)")
+    handle.focus()
+    for _ in range(4):
+        handle.press("ArrowRight")
+    # The address bar follows the state; read the bias the page now holds from it.
+    deadline = time.monotonic() + 20
+    while "bias=" not in w.page.url and time.monotonic() < deadline:
+        time.sleep(0.1)
+    from urllib.parse import parse_qs, urlparse
+
+    bias = float(parse_qs(urlparse(w.page.url).query)["bias"][0])
+    assert -1.0 < bias <= 3.0, "four steps right raised the threshold"
+    model = tc.ToyModel.default()
+    j = 0
+    expected = {}
+    for name in ("Michael Jordan", "Michael Phelps", "Alexis Jordan"):
+        run = model.set_neuron(j, bias=bias).run(name)
+        expected[name] = float(run.cache["mlp.hook_pre"][-1][j])
+    # Independent of toycore: with perpendicular unit directions the row
+    # Michael + Jordan scores 2 for the full name and 1 for a half match.
+    assert expected["Michael Jordan"] == pytest.approx(2 + bias)
+    assert expected["Michael Phelps"] == pytest.approx(1 + bias)
+
+    def points_match() -> bool:
+        pts = w.source("pre")
+        if not pts or "name" not in pts:
+            return False
+        got = dict(zip(pts["name"], pts["pre"], strict=True))
+        return all(n in got and abs(got[n] - v) < 1e-9 for n, v in expected.items())
+
+    deadline = time.monotonic() + 20
+    while not points_match() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert points_match(), f"points never showed {expected}: {w.source('pre')}"
+
+    # Reloading the shared URL restores the same state.
+    shared = w.page.url
+    w.page.goto(shared)
+    w.wait_live()
+    deadline = time.monotonic() + 20
+    while not points_match() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert points_match(), "the shared URL did not restore the bias"

@@ -45,6 +45,9 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
     """The whole page below the header, with state restored from `query`."""
     values, warnings = from_query(query or "")
     state = AppState(**values)
+    # Panel's own widgets and text follow its design theme; figures follow
+    # app.common.fig. Set before any component exists.
+    pn.config.theme = "dark" if state.theme == "dark" else "default"
     sections = []
     for key in SECTIONS:  # page order, whatever order the link listed them in
         if key not in state.show:

@@ -86,6 +86,7 @@ class AppState(param.Parameterized):
     prose = param.Boolean(default=True, doc="Show the prose beside each figure.")
     presenter = param.Boolean(default=False, doc="Large type and high contrast for projectors.")
     theme = param.Selector(default="light", objects=["light", "dark"], doc="Colour scheme.")
+    embed = param.Boolean(default=False, doc="Hide the page's title and intro (for an iframe).")
 
 
 def _bool(text: str) -> bool:

@@ -300,9 +300,8 @@ def test_superposition_histograms_and_bound() -> None:
 
 def test_clearing_the_name_box_shows_the_empty_text_message() -> None:
     """The browser sends value_input '' when the reader clears the box."""
-    from app.main import build_app
-
     import toycore as tc
+    from app.main import build_app
 
     app = build_app("")
     recall = app.wfl_sections["recall"]

@@ -19,12 +19,53 @@
     statusEl.textContent = n ? `Step ${n} of 3: ${text}` : text;
   }
 
+  // Page-level flags from the link (the Python side parses the same keys,
+  // with the same spellings, in app/state.py and reports bad values).
+  const params = new URLSearchParams(location.search);
+  const yes = (k) => ["1", "true", "yes", "on"].includes((params.get(k) || "").toLowerCase());
+  document.body.classList.toggle("wfl-presenter", yes("presenter"));
+  document.body.classList.toggle("wfl-dark", params.get("theme") === "dark");
+  document.body.classList.toggle("wfl-embed", yes("embed"));
+  const shown = params.has("show") ? params.get("show").split(",") : null;
+
   function prerender() {
     const payload = JSON.parse(document.getElementById("wfl-docs").textContent);
+    // The snapshot holds every section; an embed that shows one hides the rest
+    // so the iframe does not jump when the live page replaces it.
+    if (shown) {
+      for (const doc of Object.values(payload.docs_json)) {
+        for (const root of doc.roots || []) hideUnshown(root);
+      }
+    }
     return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then(() => {
       wfl.marks.prerendered = performance.now();
     });
   }
+
+  function hideUnshown(node) {
+    if (!node || typeof node !== "object") return;
+    const attrs = node.attributes;
+    const classes = attrs && Array.isArray(attrs.css_classes) ? attrs.css_classes : null;
+    if (classes && classes.includes("wfl-section")) {
+      const key = classes.find((c) => c.startsWith("wfl-") && c !== "wfl-section");
+      if (key && !shown.includes(key.slice(4))) attrs.visible = false;
+    }
+    for (const v of Object.values(node)) {
+      if (v && typeof v === "object") hideUnshown(v);
+    }
+  }
+
+  // The address bar always holds the current state (Python writes it), so
+  // the share button copies it; without clipboard access it selects a copy.
+  document.getElementById("wfl-share").addEventListener("click", async () => {
+    const url = location.href;
+    try {
+      await navigator.clipboard.writeText(url);
+      statusEl.textContent = "Link copied: " + url;
+    } catch (e) {
+      window.prompt("Copy this link:", url);
+    }
+  });
 
   const worker = new Worker("worker.js");
   worker.busy = false;

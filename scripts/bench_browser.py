@@ -1,0 +1,608 @@
+"""Time the built site in chromium against a bare Pyodide + numpy page (the floor).
+
+Not a test: timings depend on the machine. Every run starts chromium with a
+fresh profile, measures the floor, then the site cold, a warm reload and the
+slider-to-plot latency; the table shows medians over the runs and ratios to
+the floor measured within the same invocation. Writes
+docs/benchmarks/browser.md and docs/benchmarks/browser.json (generated).
+
+    .venv/bin/python scripts/bench_browser.py [--runs 3] [--steps 60] [--no-write]
+
+The site is served from a temporary snapshot (a copy of site/, or a fresh
+build when site/ is missing or older than the sources), so a rebuild of
+site/ during the run cannot disturb it and nothing is written into site/.
+The floor page lives in its own temporary folder with a symlink to the
+snapshot's pyodide/ folder, and is served without a CSP.
+
+Bytes are counted by the local server (bodies it sent, uncompressed: the
+server does not compress); "gzip -6" is what each of those files would be
+if a host compressed it, computed here from the files on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import functools
+import gzip
+import http.server
+import json
+import os
+import platform
+import shutil
+import socketserver
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from build.serve import Handler, csp_from_page  # noqa: E402
+
+OUT_DIR = ROOT / "docs" / "benchmarks"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+LIVE_TIMEOUT_S = 180
+SOURCES = ("app", "toycore", "build", "index.html")
+SLIDER_LABEL = "Bias (threshold)"
+
+TARGETS = {
+    "live_ratio": 1.5,  # time to live <= 1.5 x floor
+    "slider_p95_ms": 33.0,
+    "bytes_ratio": 1.5,
+    "first_paint_ms": 1000.0,
+}
+
+FLOOR_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>floor: Pyodide + numpy</title>
+<link rel="icon" href="data:,"></head>
+<body><p id="s">Loading Pyodide and numpy...</p>
+<script src="pyodide/pyodide.js"></script>
+<script src="floor.js"></script>
+</body></html>
+"""
+
+FLOOR_JS = """(async () => {
+  const f = (window.floor = { done: false, error: null, marks: {} });
+  try {
+    const base = new URL(".", location.href).href;
+    f.marks.start = performance.now();
+    const py = await loadPyodide({
+      indexURL: base + "pyodide/", lockFileURL: base + "pyodide/pyodide-lock.json",
+    });
+    f.marks.runtime = performance.now();
+    await py.loadPackage(["numpy"], { messageCallback: () => {} });
+    f.marks.numpy_loaded = performance.now();
+    py.runPython("import numpy");
+    f.marks.numpy = performance.now();
+    document.getElementById("s").textContent = "numpy imported";
+    f.done = true;
+  } catch (e) {
+    f.error = String(e);
+  }
+})();
+"""
+
+# Installed in the live page: timestamps of key presses and of every patch
+# from Python, with the kinds of events each patch carried.
+HOOKS_JS = """() => {
+  const doc = window.wfl.doc;
+  const b = (window.__bench = { keys: [], patches: [] });
+  window.addEventListener("keydown", () => b.keys.push(performance.now()), true);
+  const orig = doc.apply_json_patch.bind(doc);
+  doc.apply_json_patch = (patch, buffers) => {
+    const out = orig(patch, buffers);
+    const kinds = (patch.events || []).map((e) => e.kind);
+    b.patches.push({ t: performance.now(), data: kinds.some((k) => k.startsWith("Column")) });
+    return out;
+  };
+  return true;
+}"""
+
+
+# -- serving --------------------------------------------------------------------------
+
+class Recording:
+    """Mixin for a request handler: log (path, status, body bytes, file on disk)."""
+
+    log: list[dict] = []
+
+    def send_response(self, code, message=None):  # noqa: D401
+        self._wfl_code = code
+        super().send_response(code, message)
+
+    def send_head(self):
+        f = super().send_head()
+        disk = self.translate_path(self.path)
+        if os.path.isdir(disk):
+            disk = os.path.join(disk, "index.html")
+        size = os.fstat(f.fileno()).st_size if f is not None and self.command == "GET" else 0
+        self.log.append({"path": self.path.split("?")[0], "status": getattr(self, "_wfl_code", 0),
+                         "bytes": size, "disk": disk})
+        return f
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    extensions_map = Handler.extensions_map
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve(folder: Path, base: type, **attrs) -> tuple[Server, str, list[dict]]:
+    log: list[dict] = []
+    handler = type("BenchHandler", (Recording, base), {"log": log, **attrs})
+    server = Server(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/", log
+
+
+def stale(site: Path) -> bool:
+    index = site / "index.html"
+    if not index.exists():
+        return True
+    built = index.stat().st_mtime
+    for name in SOURCES:
+        p = ROOT / name
+        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+        if any(f.stat().st_mtime > built for f in files if "__pycache__" not in f.parts):
+            return True
+    return False
+
+
+def prepare_site(site: Path, tmp: Path, force_build: bool = False) -> tuple[Path, str]:
+    """A private snapshot of the built site in tmp/site; returns (path, how it was made)."""
+    snap = tmp / "site"
+    if force_build or stale(site):
+        print("building a fresh site snapshot (site/ is missing or older than the sources)...",
+              flush=True)
+        for attempt in range(4):
+            r = subprocess.run([sys.executable, "-m", "build.site", "--out", str(snap)],
+                               cwd=ROOT, capture_output=True, text=True)
+            if r.returncode == 0:
+                return snap, "fresh build of the working tree"
+            print(f"build failed (attempt {attempt + 1}), retrying in 30 s:\n{r.stderr[-800:]}",
+                  flush=True)
+            time.sleep(30)
+        raise SystemExit("the site does not build")
+    shutil.copytree(site, snap)
+    return snap, f"copy of {site.relative_to(ROOT) if site.is_relative_to(ROOT) else site}"
+
+
+def make_floor(tmp: Path, snap: Path) -> Path:
+    floor = tmp / "floor"
+    floor.mkdir()
+    (floor / "index.html").write_text(FLOOR_HTML)
+    (floor / "floor.js").write_text(FLOOR_JS)
+    (floor / "pyodide").symlink_to(snap / "pyodide", target_is_directory=True)
+    return floor
+
+
+_gzip_cache: dict[str, int] = {}
+
+
+def byte_summary(entries: list[dict]) -> dict:
+    """Bytes served (uncompressed) and what gzip -6 of the same files would be."""
+    body = gz = n200 = n304 = 0
+    for e in entries:
+        if e["status"] == 304:
+            n304 += 1
+        if e["status"] != 200 or not e["bytes"]:
+            continue
+        n200 += 1
+        body += e["bytes"]
+        if e["disk"] not in _gzip_cache:
+            _gzip_cache[e["disk"]] = len(gzip.compress(Path(e["disk"]).read_bytes(), 6))
+        gz += _gzip_cache[e["disk"]]
+    return {"bytes": body, "gzip6_bytes": gz, "responses_200": n200, "responses_304": n304,
+            "requests": len(entries)}
+
+
+# -- browser ----------------------------------------------------------------------------
+
+@contextmanager
+def fresh_context(pw) -> Iterator[object]:
+    profile = tempfile.mkdtemp(prefix="wfl-bench-profile-")
+    ctx = pw.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=FLAGS, headless=True, viewport=VIEWPORT)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def poll(page, js: str, timeout: float, what: str, interval: float = 0.05):
+    """Evaluate `js` (a function) until it returns something truthy (no eval: CSP)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(js)
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_live(page) -> dict:
+    st = poll(page, "() => window.wfl && (window.wfl.live || window.wfl.errors.length)"
+                    " ? JSON.stringify(window.wfl) : null", LIVE_TIMEOUT_S, "the live page")
+    wfl = json.loads(st)
+    if wfl["errors"]:
+        raise RuntimeError(f"worker failed: {wfl['errors']}")
+    return wfl
+
+
+def fcp(page) -> float | None:
+    return page.evaluate("""() => {
+      const e = performance.getEntriesByName('first-contentful-paint')[0];
+      return e ? e.startTime : null;
+    }""")
+
+
+def measure_floor(pw, url: str, log: list[dict]) -> dict:
+    with fresh_context(pw) as ctx:
+        page = ctx.new_page()
+        start = len(log)
+        page.goto(url)
+        st = poll(page, "() => window.floor && (window.floor.done || window.floor.error)"
+                        " ? JSON.stringify(window.floor) : null", LIVE_TIMEOUT_S, "the floor")
+        floor = json.loads(st)
+        if floor["error"]:
+            raise RuntimeError(f"floor failed: {floor['error']}")
+        time.sleep(0.3)  # let the last responses be logged
+        return {"marks": floor["marks"], "numpy_ms": floor["marks"]["numpy"], "fcp_ms": fcp(page),
+                **byte_summary(log[start:])}
+
+
+def slider_steps(page, steps: int) -> list[dict]:
+    """Press ArrowRight/ArrowLeft on the bias slider; time each press to the plot change."""
+    page.evaluate(HOOKS_JS)
+    group = page.locator("div.bk-input-group",
+                         has=page.locator(".bk-slider-title", has_text=SLIDER_LABEL))
+    handle = group.locator(".noUi-handle").first
+    handle.focus()
+    out = []
+    for i in range(steps):
+        before = page.evaluate("() => [window.__bench.keys.length, window.wfl.patchesSent]")
+        page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        # Done when Python has answered this change and gone idle again.
+        poll(page, f"""() => window.__bench.keys.length > {before[0]}
+                && window.wfl.patchesSent > {before[1]} && window.wfl.busy === false""",
+             20, f"slider step {i}", interval=0.01)
+        rec = page.evaluate("""(n) => {
+          const b = window.__bench; const t0 = b.keys[n];
+          const data = b.patches.filter((p) => p.t >= t0 && p.data).map((p) => p.t);
+          return {t0, first: data.length ? data[0] - t0 : null,
+                  all: data.length ? data[data.length - 1] - t0 : null,
+                  idle: window.wfl.idleAt - t0, patches: data.length};
+        }""", before[0])
+        out.append(rec)
+    return out
+
+
+def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
+    with fresh_context(pw) as ctx:
+        page = ctx.new_page()
+        offsite: list[str] = []
+        ctx.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:"))
+               else offsite.append(r.url))
+        start = len(log)
+        page.goto(url)
+        wfl = wait_live(page)
+        cold = {"marks": wfl["marks"], "live_ms": wfl["marks"]["live"], "fcp_ms": fcp(page)}
+        time.sleep(0.3)
+        cold.update(byte_summary(log[start:]))
+
+        start = len(log)
+        page.reload()
+        wfl = wait_live(page)
+        warm = {"marks": wfl["marks"], "live_ms": wfl["marks"]["live"], "fcp_ms": fcp(page)}
+        time.sleep(0.3)
+        warm.update(byte_summary(log[start:]))
+
+        page.goto(url + "?show=neuron")
+        wait_live(page)
+        time.sleep(0.5)
+        steps_out = slider_steps(page, steps)
+        return {"cold": cold, "warm": warm, "slider": steps_out, "offsite": offsite}
+
+
+# -- report -----------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile by linear interpolation (q in 0..100)."""
+    xs = sorted(values)
+    if len(xs) == 1:
+        return xs[0]
+    k = (len(xs) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def med(xs: list[float | None]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(runs: list[dict]) -> dict:
+    floors = [r["floor"] for r in runs]
+    colds = [r["site"]["cold"] for r in runs]
+    warms = [r["site"]["warm"] for r in runs]
+    steps = [s for r in runs for s in r["site"]["slider"]]
+    firsts = [s["first"] for s in steps if s["first"] is not None]
+    alls = [s["all"] for s in steps if s["all"] is not None]
+    idles = [s["idle"] for s in steps]
+    live_ratios = [c["live_ms"] / f["numpy_ms"] for c, f in zip(colds, floors, strict=True)]
+    byte_ratios = [c["bytes"] / f["bytes"] for c, f in zip(colds, floors, strict=True)]
+    gz_ratios = [c["gzip6_bytes"] / f["gzip6_bytes"] for c, f in zip(colds, floors, strict=True)]
+    stage_names = ("runtime", "prerendered", "numpy", "app", "live")
+    return {
+        "floor_numpy_ms": med([f["numpy_ms"] for f in floors]),
+        "floor_runtime_ms": med([f["marks"]["runtime"] for f in floors]),
+        "floor_bytes": med([f["bytes"] for f in floors]),
+        "floor_gzip6_bytes": med([f["gzip6_bytes"] for f in floors]),
+        "site_live_ms": med([c["live_ms"] for c in colds]),
+        "site_fcp_ms": med([c["fcp_ms"] for c in colds]),
+        "site_prerendered_ms": med([c["marks"].get("prerendered") for c in colds]),
+        "site_stage_ms": {k: med([c["marks"].get(k) for c in colds]) for k in stage_names},
+        "site_bytes": med([c["bytes"] for c in colds]),
+        "site_gzip6_bytes": med([c["gzip6_bytes"] for c in colds]),
+        "site_requests": med([c["requests"] for c in colds]),
+        "floor_requests": med([f["requests"] for f in floors]),
+        "live_ratio": med(live_ratios),
+        "live_ratios": live_ratios,
+        "bytes_ratio": med(byte_ratios),
+        "gzip6_ratio": med(gz_ratios),
+        "warm_live_ms": med([w["live_ms"] for w in warms]),
+        "warm_fcp_ms": med([w["fcp_ms"] for w in warms]),
+        "warm_bytes": med([w["bytes"] for w in warms]),
+        "warm_responses_200": med([w["responses_200"] for w in warms]),
+        "warm_responses_304": med([w["responses_304"] for w in warms]),
+        "warm_requests": med([w["requests"] for w in warms]),
+        "warm_live_ratio": med([w["live_ms"] / f["numpy_ms"]
+                                for w, f in zip(warms, floors, strict=True)]),
+        "slider_steps": len(steps),
+        "slider_missing_data": len(steps) - len(firsts),
+        "slider_first_p50_ms": pct(firsts, 50) if firsts else None,
+        "slider_first_p95_ms": pct(firsts, 95) if firsts else None,
+        "slider_first_max_ms": max(firsts) if firsts else None,
+        "slider_all_p50_ms": pct(alls, 50) if alls else None,
+        "slider_all_p95_ms": pct(alls, 95) if alls else None,
+        "slider_idle_p50_ms": pct(idles, 50),
+        "slider_idle_p95_ms": pct(idles, 95),
+        "slider_idle_max_ms": max(idles),
+        "offsite_requests": sorted({u for r in runs for u in r["site"]["offsite"]}),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def table(s: dict) -> list[list[str]]:
+    mb = lambda b: f"{b / 1e6:.2f} MB"  # noqa: E731
+    ms = lambda x: "n/a" if x is None else f"{x:,.0f} ms"  # noqa: E731
+    t = TARGETS
+    rows = [
+        ["time to live, cold (site live / floor numpy imported)", ms(s["floor_numpy_ms"]),
+         ms(s["site_live_ms"]), f"{s['live_ratio']:.2f}x", f"<= {t['live_ratio']}x",
+         verdict(s["live_ratio"] <= t["live_ratio"])],
+        ["first contentful paint", "", ms(s["site_fcp_ms"]), "", f"<= {t['first_paint_ms']:.0f} ms",
+         verdict(s["site_fcp_ms"] is not None and s["site_fcp_ms"] <= t["first_paint_ms"])],
+        ["prerendered figures drawn (wfl.marks.prerendered)", "", ms(s["site_prerendered_ms"]), "",
+         f"<= {t['first_paint_ms']:.0f} ms",
+         verdict(s["site_prerendered_ms"] is not None
+                 and s["site_prerendered_ms"] <= t["first_paint_ms"])],
+        [f"slider -> first plot data change, p95 ({s['slider_steps']} steps)", "",
+         ms(s["slider_first_p95_ms"]), "", f"<= {t['slider_p95_ms']:.0f} ms",
+         verdict(s["slider_first_p95_ms"] is not None
+                 and s["slider_first_p95_ms"] <= t["slider_p95_ms"])],
+        ["bytes transferred, cold (uncompressed, as served)", mb(s["floor_bytes"]),
+         mb(s["site_bytes"]), f"{s['bytes_ratio']:.2f}x", f"<= {t['bytes_ratio']}x",
+         verdict(s["bytes_ratio"] <= t["bytes_ratio"])],
+        ["bytes if served gzip -6", mb(s["floor_gzip6_bytes"]), mb(s["site_gzip6_bytes"]),
+         f"{s['gzip6_ratio']:.2f}x", f"<= {t['bytes_ratio']}x",
+         verdict(s["gzip6_ratio"] <= t["bytes_ratio"])],
+        ["warm reload, time to live (same profile)", "", ms(s["warm_live_ms"]),
+         f"{s['warm_live_ratio']:.2f}x", "(info)", ""],
+    ]
+    return rows
+
+
+def detail_rows(s: dict) -> list[list[str]]:
+    ms = lambda x: "n/a" if x is None else f"{x:,.0f} ms"  # noqa: E731
+    st = s["site_stage_ms"]
+    return [
+        ["floor: Pyodide runtime ready", ms(s["floor_runtime_ms"])],
+        ["floor: numpy imported", ms(s["floor_numpy_ms"])],
+        ["site: status 'runtime' received (worker loaded pyodide.js)*", ms(st["runtime"])],
+        ["site: prerendered figures drawn", ms(st["prerendered"])],
+        ["site: status 'numpy' received (runtime ready, numpy loading)", ms(st["numpy"])],
+        ["site: status 'app' received (numpy loaded; Panel, Bokeh, app loading)",
+         ms(st["app"])],
+        ["site: live", ms(st["live"])],
+        ["slider -> first plot data change p50 / p95 / max",
+         f"{s['slider_first_p50_ms']:.0f} / {s['slider_first_p95_ms']:.0f} / "
+         f"{s['slider_first_max_ms']:.0f} ms"],
+        ["slider -> all plots' data changed p50 / p95",
+         f"{s['slider_all_p50_ms']:.0f} / {s['slider_all_p95_ms']:.0f} ms"],
+        ["slider -> worker idle again p50 / p95 / max",
+         f"{s['slider_idle_p50_ms']:.0f} / {s['slider_idle_p95_ms']:.0f} / "
+         f"{s['slider_idle_max_ms']:.0f} ms"],
+        ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
+        ["warm reload: responses 200 / 304 / bytes re-sent",
+         f"{s['warm_responses_200']:.0f} / {s['warm_responses_304']:.0f} / "
+         f"{s['warm_bytes'] / 1e6:.2f} MB"],
+        ["warm reload: first contentful paint", ms(s["warm_fcp_ms"])],
+    ]
+
+
+def fmt_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def chromium_version() -> str:
+    r = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
+
+
+MAIN_HEADER = ["measure", "floor", "site", "ratio", "target", "verdict"]
+
+
+def write_report(s: dict, runs: list[dict], meta: dict) -> None:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    md = [
+        "# Browser benchmark: the site against a bare Pyodide + numpy page",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} — do not edit by hand; "
+        "rerun the command to refresh.",
+        "",
+        f"Machine: {meta['nproc']} cores ({meta['platform']}), {meta['chromium']}, "
+        f"headless, fresh profile per run; {meta['runs']} runs, medians shown. "
+        f"Site: {meta['site_source']}.",
+        "",
+        "The machine is small and shared (other jobs may run at the same time), so absolute "
+        "times are noisy; the ratios compare the site with the floor measured in the same run "
+        "and are the figures to watch.",
+        "",
+        md_table(MAIN_HEADER, table(s)),
+        "",
+        "## Details (medians; times from navigation start)",
+        "",
+        md_table(["measure", "value"], detail_rows(s)),
+        "",
+        "\\* Stage marks are taken when the page's main thread handles the worker's status "
+        "message; while BokehJS draws the prerendered figures the main thread is busy, so "
+        "a mark can lag the worker by up to that long.",
+        "",
+        "## How each figure is measured",
+        "",
+        "- **Floor**: a page in its own temporary folder that loads the site's "
+        "`pyodide/pyodide.js`, calls `loadPyodide` with `indexURL` and `lockFileURL` pointing "
+        "at the same `pyodide/` folder (a symlink), then `loadPackage([\"numpy\"])` and "
+        "`import numpy`, on the main thread. Time: `performance.now()` after the import.",
+        "- **Time to live**: `wfl.marks.live` (the loader received \"live\" from the worker: "
+        "the live Bokeh document is rendered and linked to Python).",
+        "- **First contentful paint**: the `first-contentful-paint` paint-timing entry. "
+        "**Prerendered**: `wfl.marks.prerendered`, when BokehJS has drawn the figures "
+        "prerendered at build time.",
+        "- **Slider latency**: `?show=neuron`, the \"Bias (threshold)\" noUiSlider handle is "
+        "focused and ArrowRight/ArrowLeft pressed alternately. Start: a capture-phase "
+        "`keydown` listener in the page. End (the figure in the table): the first patch from "
+        "Python carrying a `ColumnDataChanged`/`ColumnsPatched` event has been applied to the "
+        "live document (`wfl.doc.apply_json_patch` is wrapped to timestamp it). Each step "
+        "waits for the worker to go idle before the next press. \"All plots\" is the last "
+        "such patch of the step; \"idle\" is `wfl.idleAt`. Percentiles are over all steps of "
+        "all runs.",
+        "- **Bytes**: bodies sent by the local server during the page load (it does not "
+        "compress, so this is what went over the wire); gzip -6 is `gzip.compress(file, 6)` "
+        "of each of those files, i.e. what a host that compresses would send.",
+        "- **Warm reload**: `page.reload()` in the same profile after the cold load. The "
+        "server sends `Last-Modified` but no cache headers, so chromium caches heuristically "
+        "and revalidates some files (304s above); this is what was measured, not a promise "
+        "about other hosts.",
+        "",
+        "Raw numbers for every run: [browser.json](browser.json).",
+        "",
+    ]
+    if s["offsite_requests"]:
+        md.append(f"Requests that left 127.0.0.1: {s['offsite_requests']}\n")
+    (OUT_DIR / "browser.md").write_text("\n".join(md))
+    (OUT_DIR / "browser.json").write_text(json.dumps(
+        {"meta": meta, "targets": TARGETS, "summary": s, "runs": runs}, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=60, help="slider steps per run")
+    ap.add_argument("--site", type=Path, default=ROOT / "site")
+    ap.add_argument("--build", action="store_true", help="always build a fresh snapshot")
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite browser.md from the existing browser.json, measure nothing")
+    args = ap.parse_args()
+    if args.report_only:
+        data = json.loads((OUT_DIR / "browser.json").read_text())
+        write_report(summarize(data["runs"]), data["runs"], data["meta"])
+        print(fmt_table(MAIN_HEADER, table(summarize(data["runs"]))))
+        return
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="wfl-bench-"))
+    try:
+        snap, source = prepare_site(args.site, tmp, args.build)
+        floor_dir = make_floor(tmp, snap)
+        site_server, site_url, site_log = serve(snap, Handler, csp=csp_from_page(snap))
+        floor_server, floor_url, floor_log = serve(floor_dir, Quiet)
+        runs = []
+        with sync_playwright() as pw:
+            for i in range(args.runs):
+                t = time.monotonic()
+                floor = measure_floor(pw, floor_url, floor_log)
+                site = measure_site(pw, site_url, site_log, args.steps)
+                runs.append({"floor": floor, "site": site})
+                sl = sorted(s["first"] for s in site["slider"] if s["first"] is not None)
+                print(f"run {i + 1}/{args.runs}: floor {floor['numpy_ms']:.0f} ms, "
+                      f"site live {site['cold']['live_ms']:.0f} ms, "
+                      f"warm {site['warm']['live_ms']:.0f} ms, "
+                      f"slider median {statistics.median(sl):.0f} ms "
+                      f"({time.monotonic() - t:.0f} s)", flush=True)
+        site_server.shutdown()
+        floor_server.shutdown()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    s = summarize(runs)
+    print()
+    print(fmt_table(MAIN_HEADER, table(s)))
+    print()
+    print(fmt_table(["detail (medians)", "value"], detail_rows(s)))
+    if s["offsite_requests"]:
+        print("requests that left 127.0.0.1:", s["offsite_requests"])
+    if args.no_write:
+        return
+    argv = " ".join(a for a in sys.argv[1:] if a != "--no-write")
+    meta = {
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "nproc": os.cpu_count(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "chromium": chromium_version(),
+        "python": platform.python_version(),
+        "runs": args.runs,
+        "steps_per_run": args.steps,
+        "site_source": source,
+        "command": f".venv/bin/python scripts/bench_browser.py {argv}".strip(),
+    }
+    write_report(s, runs, meta)
+    print(f"\nwrote {OUT_DIR / 'browser.md'} and browser.json")
+
+
+if __name__ == "__main__":
+    main()

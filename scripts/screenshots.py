@@ -1,0 +1,165 @@
+"""Screenshot every section of the live built site into docs/screenshots/.
+
+Not a test: a picture of what a reader sees, for reviews and the docs. Each
+shot opens the page in headless chromium (viewport 1280 wide), waits until
+the page is live (Python is running) and one more second, then captures:
+
+- `<key>.png` for every section, opened alone with `?show=<key>` and clipped
+  to the section;
+- `full.png`, `presenter.png` (`?presenter=1`) and `dark.png` (`?theme=dark`):
+  the whole page, at half scale to keep the files small.
+
+The site is served from a temporary snapshot, as in scripts/bench_browser.py.
+Writes docs/screenshots/README.md listing the files (generated).
+
+    .venv/bin/python scripts/screenshots.py [--only neuron,full] [--site site]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit",
+            "superposition", "params")
+# name -> (query, half scale?, what it shows)
+PAGES = {
+    "full": ("", True, "the whole page, default settings"),
+    "presenter": ("?presenter=1", True, "the whole page with `presenter=1` (large type, "
+                  "high contrast)"),
+    "dark": ("?theme=dark", True, "the whole page with `theme=dark`"),
+}
+MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
+
+
+def shrink_png(data: bytes) -> bytes:
+    """Re-encode with Pillow's optimizer if Pillow is around (lossless)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return data
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
+
+
+def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str]) -> tuple[bytes, str]:
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: errors.append(f"{url}: pageerror: {e}"))
+    page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: console: {m.text}"))
+    try:
+        page.goto(url)
+        wait_live(page)
+        time.sleep(1.0)
+        note = ""
+        if section:
+            el = page.locator(f".wfl-section.wfl-{section}").first
+            if el.count():
+                box = el.bounding_box()
+                if box and box["height"] > MAX_SECTION_HEIGHT:
+                    note = f" (cut at {MAX_SECTION_HEIGHT} px of {box['height']:.0f})"
+                    y = box["y"] + page.evaluate("() => window.scrollY")
+                    clip = {"x": box["x"], "y": y, "width": box["width"],
+                            "height": MAX_SECTION_HEIGHT}
+                    return page.screenshot(full_page=True, clip=clip), note
+                return el.screenshot(), note
+            note = " (section element not found: whole page)"
+        return page.screenshot(full_page=True), note
+    finally:
+        page.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--site", type=Path, default=ROOT / "site")
+    ap.add_argument("--build", action="store_true", help="always build a fresh snapshot")
+    ap.add_argument("--only", default="", help="comma-separated names to (re)take")
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_browser import (
+        CHROMIUM,
+        FLAGS,
+        Handler,
+        csp_from_page,
+        prepare_site,
+        serve,
+        wait_live,
+    )
+    from playwright.sync_api import sync_playwright
+
+    names = [*SECTIONS, *PAGES]
+    only = [n for n in args.only.split(",") if n]
+    if unknown := set(only) - set(names):
+        raise SystemExit(f"unknown names: {sorted(unknown)}; known: {names}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="wfl-shots-"))
+    errors: list[str] = []
+    notes: dict[str, str] = {}
+    try:
+        snap, source = prepare_site(args.site, tmp, args.build)
+        server, url, _log = serve(snap, Handler, csp=csp_from_page(snap))
+        with sync_playwright() as pw:
+            for scale in (1, 0.5):
+                profile = tempfile.mkdtemp(prefix="wfl-shots-profile-")
+                ctx = pw.chromium.launch_persistent_context(
+                    profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
+                    viewport={"width": 1280, "height": 900}, device_scale_factor=scale)
+                try:
+                    jobs = ([(k, f"?show={k}", k) for k in SECTIONS] if scale == 1 else
+                            [(k, q, None) for k, (q, _half, _d) in PAGES.items()])
+                    for name, query, section in jobs:
+                        if only and name not in only:
+                            continue
+                        t = time.monotonic()
+                        png, note = shoot(ctx, url + query, section, wait_live, errors)
+                        png = shrink_png(png)
+                        (OUT / f"{name}.png").write_bytes(png)
+                        notes[name] = note
+                        print(f"{name}.png: {len(png) / 1e3:.0f} kB{note} "
+                              f"({time.monotonic() - t:.0f} s)", flush=True)
+                finally:
+                    ctx.close()
+                    shutil.rmtree(profile, ignore_errors=True)
+        server.shutdown()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    lines = [
+        "# Screenshots of the live site",
+        "",
+        f"Generated by `.venv/bin/python scripts/screenshots.py` on "
+        f"{_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} from a {source} — do not edit "
+        "by hand; rerun the command to refresh.",
+        "",
+        "Headless chromium, viewport 1280 CSS px wide; each shot is taken once the page is "
+        "live (Python running in the page) plus one second. Sections are opened alone with "
+        "`?show=<key>` and clipped to the section; the whole-page shots are at half scale.",
+        "",
+        "| file | page | what |",
+        "|---|---|---|",
+    ]
+    for k in SECTIONS:
+        lines.append(f"| [{k}.png]({k}.png) | `?show={k}` | section `{k}`{notes.get(k, '')} |")
+    for k, (q, _half, what) in PAGES.items():
+        lines.append(f"| [{k}.png]({k}.png) | `{q or '/'}` | {what}{notes.get(k, '')} |")
+    total = sum(p.stat().st_size for p in OUT.glob("*.png"))
+    lines += ["", f"Total: {total / 1e6:.1f} MB.", ""]
+    if errors:
+        lines += ["Errors the pages reported while the shots were taken:", ""]
+        lines += [f"- {e}" for e in errors] + [""]
+    (OUT / "README.md").write_text("\n".join(lines))
+    print(f"wrote {OUT} ({total / 1e6:.1f} MB)")
+    for e in errors:
+        print("page error:", e)
+
+
+if __name__ == "__main__":
+    main()

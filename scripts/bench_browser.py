@@ -467,6 +467,15 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def source_revision() -> str:
+    """HEAD, marked when the sources the site is built from have uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *SOURCES], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return head + (" + uncommitted changes" if dirty else "")
+
+
 def chromium_version() -> str:
     r = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True)
     return r.stdout.strip() or "unknown"
@@ -597,7 +606,7 @@ def main() -> None:
         "python": platform.python_version(),
         "runs": args.runs,
         "steps_per_run": args.steps,
-        "site_source": source,
+        "site_source": f"{source} at {source_revision()}",
         "command": f".venv/bin/python scripts/bench_browser.py {argv}".strip(),
     }
     write_report(s, runs, meta)

@@ -7,7 +7,9 @@ the page is live (Python is running) and one more second, then captures:
 - `<key>.png` for every section, opened alone with `?show=<key>` and clipped
   to the section;
 - `full.png`, `presenter.png` (`?presenter=1`) and `dark.png` (`?theme=dark`):
-  the whole page, at half scale to keep the files small.
+  the whole page, at half scale to keep the files small;
+- `recall-presenter.png` and `neuron-dark.png`: one section each in those
+  modes at full scale, to read the details.
 
 The site is served from a temporary snapshot, as in scripts/bench_browser.py.
 Writes docs/screenshots/README.md listing the files (generated).
@@ -30,12 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit",
             "superposition", "params")
-# name -> (query, half scale?, what it shows)
-PAGES = {
-    "full": ("", True, "the whole page, default settings"),
-    "presenter": ("?presenter=1", True, "the whole page with `presenter=1` (large type, "
-                  "high contrast)"),
-    "dark": ("?theme=dark", True, "the whole page with `theme=dark`"),
+# name -> (query, section to clip to or None for the whole page, scale, what it shows)
+SHOTS = {
+    **{k: (f"?show={k}", k, 1, f"section `{k}`") for k in SECTIONS},
+    "full": ("", None, 0.5, "the whole page, default settings (half scale)"),
+    "presenter": ("?presenter=1", None, 0.5,
+                  "the whole page with `presenter=1`, large type and high contrast (half scale)"),
+    "dark": ("?theme=dark", None, 0.5, "the whole page with `theme=dark` (half scale)"),
+    "recall-presenter": ("?show=recall&presenter=1", "recall", 1,
+                         "section `recall` with `presenter=1`, full scale"),
+    "neuron-dark": ("?show=neuron&theme=dark", "neuron", 1,
+                    "section `neuron` with `theme=dark`, full scale"),
 }
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
@@ -95,7 +102,7 @@ def main() -> None:
     )
     from playwright.sync_api import sync_playwright
 
-    names = [*SECTIONS, *PAGES]
+    names = list(SHOTS)
     only = [n for n in args.only.split(",") if n]
     if unknown := set(only) - set(names):
         raise SystemExit(f"unknown names: {sorted(unknown)}; known: {names}")
@@ -107,16 +114,14 @@ def main() -> None:
         snap, source = prepare_site(args.site, tmp, args.build)
         server, url, _log = serve(snap, Handler, csp=csp_from_page(snap))
         with sync_playwright() as pw:
-            for scale in (1, 0.5):
+            for scale in sorted({v[2] for v in SHOTS.values()}, reverse=True):
                 profile = tempfile.mkdtemp(prefix="wfl-shots-profile-")
                 ctx = pw.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
                     viewport={"width": 1280, "height": 900}, device_scale_factor=scale)
                 try:
-                    jobs = ([(k, f"?show={k}", k) for k in SECTIONS] if scale == 1 else
-                            [(k, q, None) for k, (q, _half, _d) in PAGES.items()])
-                    for name, query, section in jobs:
-                        if only and name not in only:
+                    for name, (query, section, sc, _what) in SHOTS.items():
+                        if sc != scale or (only and name not in only):
                             continue
                         t = time.monotonic()
                         png, note = shoot(ctx, url + query, section, wait_live, errors)
@@ -141,14 +146,13 @@ def main() -> None:
         "",
         "Headless chromium, viewport 1280 CSS px wide; each shot is taken once the page is "
         "live (Python running in the page) plus one second. Sections are opened alone with "
-        "`?show=<key>` and clipped to the section; the whole-page shots are at half scale.",
+        "`?show=<key>` and clipped to the section (the page's content column, so the "
+        "images are narrower than 1280 px); the whole-page shots are at half scale.",
         "",
         "| file | page | what |",
         "|---|---|---|",
     ]
-    for k in SECTIONS:
-        lines.append(f"| [{k}.png]({k}.png) | `?show={k}` | section `{k}`{notes.get(k, '')} |")
-    for k, (q, _half, what) in PAGES.items():
+    for k, (q, _section, _scale, what) in SHOTS.items():
         lines.append(f"| [{k}.png]({k}.png) | `{q or '/'}` | {what}{notes.get(k, '')} |")
     total = sum(p.stat().st_size for p in OUT.glob("*.png"))
     lines += ["", f"Total: {total / 1e6:.1f} MB.", ""]

@@ -8,7 +8,6 @@
     stage: "prerender", live: false, busy: false, patchesSent: 0, errors: [], marks: {},
   });
   const statusEl = document.getElementById("wfl-status");
-  const config = JSON.parse(document.getElementById("wfl-config").textContent);
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
 
   function setStatus(stage, text) {
@@ -67,7 +66,8 @@
     }
   });
 
-  const worker = new Worker("worker.js");
+  const worker = window.wflBoot.worker; // started by boot.js
+  wfl.marks.workerStarted = window.wflBoot.startedAt;
   worker.busy = false;
   worker.queue = [];
   let patching = 0;
@@ -110,10 +110,13 @@
     worker.postMessage({ type: "rendered" });
   }
 
-  worker.onmessage = async (event) => {
+  const onMessage = async (event) => {
     const msg = event.data;
     if (msg.type === "status") {
       setStatus(msg.stage, msg.msg);
+    } else if (msg.type === "mark") {
+      wfl.worker = wfl.worker || {};
+      wfl.worker[msg.name] = msg.t;  // ms since the worker started booting
     } else if (msg.type === "render") {
       await render(msg);
     } else if (msg.type === "live") {
@@ -143,19 +146,15 @@
       if (!wfl.live) setStatus("failed", "The live version could not start; the figures below stay as they were prerendered.");
     }
   };
+  worker.onmessage = onMessage;
+  for (const event of window.wflBoot.early.splice(0)) onMessage(event);
   worker.onerror = (e) => {
     wfl.errors.push(e.message);
     console.error("[python worker]", e.message);
   };
 
-  // Python boots while Bokeh draws the prerendered figures.
-  setStatus("runtime", "Loading the Python runtime…");
-  worker.postMessage({
-    type: "boot",
-    base: new URL(".", location.href).href,
-    search: location.search,
-    packages: config.packages,
-  });
+  // Python is already booting (boot.js) while Bokeh draws the prerendered figures.
+  if (wfl.stage === "prerender") setStatus("runtime", "Loading the Python runtime…");
   const prerendered = prerender();
   prerendered.catch((e) => {
     wfl.errors.push(String(e));

@@ -31,6 +31,9 @@ async function boot({ base, search, packages }) {
   await pyodide.loadPackage(packages.filter((p) => p !== "numpy"), quiet);
   pyodide.globals.set("sendPatch", sendPatch);
   pyodide.globals.set("wfl_search", search);
+  const mark = (name) => post({ type: "mark", name, t: performance.now() - t0 });
+  mark("packages");
+  pyodide.globals.set("wfl_mark", mark);
   const [docs_json, render_items, root_ids] = await pyodide.runPythonAsync(`
 import pyodide.ffi
 if not hasattr(pyodide.ffi, "jsnull"):
@@ -38,10 +41,15 @@ if not hasattr(pyodide.ffi, "jsnull"):
     # 0.27 already turns a JS null into None, so any fresh sentinel will do.
     pyodide.ffi.jsnull = type("JsNull", (), {})()
 from panel.io.pyodide import init_doc, write_doc
+wfl_mark("import_panel")
 init_doc()
 from app.main import build_app
+wfl_mark("import_app")
 build_app(wfl_search).servable()
-await write_doc()
+wfl_mark("build_app")
+wfl_doc = await write_doc()
+wfl_mark("write_doc")
+wfl_doc
 `);
   post({ type: "render", docs_json, render_items, root_ids, t: performance.now() - t0 });
 }

@@ -1,0 +1,17 @@
+// Runs first, before the browser parses Bokeh's 3 MB of JavaScript: starts
+// the Python worker at once so Pyodide boots in parallel with the page.
+// Messages that arrive before loader.js takes over are kept for it.
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("wfl-config").textContent);
+  const worker = new Worker("worker.js");
+  const early = [];
+  worker.onmessage = (event) => early.push(event);
+  worker.postMessage({
+    type: "boot",
+    base: new URL(".", location.href).href,
+    search: location.search,
+    packages: config.packages,
+  });
+  window.wflBoot = { worker, early, config, startedAt: performance.now() };
+})();

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   const wfl = (window.wfl = {
-    stage: "prerender", live: false, busy: false, patchesSent: 0, errors: [], marks: {},
+    stage: "prerender", live: false, busy: false, patchesSent: 0, patchesReceived: 0,
+    errors: [], marks: {},
   });
   const statusEl = document.getElementById("wfl-status");
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -136,6 +137,7 @@
     } else if (msg.type === "patch") {
       try {
         patching += 1;
+        wfl.patchesReceived += 1;
         worker.jsdoc.apply_json_patch(msg.patch, msg.buffers);
       } finally {
         patching -= 1;

@@ -59,7 +59,12 @@ async function applyPatch(patch) {
   await pyodide.runPythonAsync(`
 from panel.io.pyodide import _convert_json_patch
 from panel.io.state import state
-state.curdoc.apply_json_patch(_convert_json_patch(patch), setter="js")
+wfl_link.batching = True
+try:
+    state.curdoc.apply_json_patch(_convert_json_patch(patch), setter="js")
+finally:
+    wfl_link.batching = False
+    wfl_link.flush()
 `);
 }
 
@@ -70,9 +75,38 @@ self.onmessage = async (event) => {
       await boot(msg);
     } else if (msg.type === "rendered") {
       await pyodide.runPythonAsync(`
+import functools
+import pyodide.ffi, js
+from bokeh.events import DocumentReady
+from panel.io.pyodide import _dict_converter, _process_document_events
 from panel.io.state import state
-from panel.io.pyodide import _link_docs_worker
-_link_docs_worker(state.curdoc, sendPatch, setter="js")
+
+# Panel's _link_docs_worker posts one message per document event, so one
+# slider step that refreshes five plots repaints five times. This link queues
+# the events a reader's change causes and posts them as one patch.
+class _Link:
+    def __init__(self, doc):
+        self.doc, self.pending, self.batching = doc, [], False
+
+    def on_change(self, event):
+        if getattr(event, "setter", None) == "js":
+            return
+        self.pending.append(event)
+        if not self.batching:
+            self.flush()
+
+    def flush(self):
+        events, self.pending = self.pending, []
+        if events:
+            patch, buffers = _process_document_events(self.doc, events)
+            sendPatch(pyodide.ffi.to_js(patch, dict_converter=_dict_converter),
+                      js.Map.new(js.Object.entries(pyodide.ffi.to_js(buffers))))
+
+wfl_link = _Link(state.curdoc)
+state.curdoc.on_change(wfl_link.on_change)
+state.curdoc.unhold()
+state.curdoc.on_event("document_ready", functools.partial(state._schedule_on_load, state.curdoc))
+state.curdoc.callbacks.trigger_event(DocumentReady())
 `);
       post({ type: "live" });
     } else if (msg.type === "patch") {

@@ -221,3 +221,23 @@ def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
     w.page.goto(shared)
     w.wait_live()
     assert settled_bias() == bias, "the shared URL did not restore the bias"
+
+
+def test_one_slider_step_is_one_patch_back(watched) -> None:
+    """Every plot a step changes arrives in one message, so they repaint together."""
+    w = watched
+    w.page.goto(w.base + "?show=recall,neuron,embedding")
+    w.wait_live()
+    handle = slider_handle(w, "Bias (threshold)")
+    handle.focus()
+    for _ in range(3):
+        before = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
+        handle.press("ArrowLeft")
+        w.wait_for(f"return window.wfl.patchesSent > {before[0]} && !window.wfl.busy")
+        time.sleep(0.3)
+        w.wait_for("return !window.wfl.busy")
+        after = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
+        # A noUiSlider step sends `value` and `value_throttled`; only the first
+        # changes the state, and all of what that change redraws comes back at once.
+        assert after[0] - before[0] <= 2
+        assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"

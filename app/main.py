@@ -29,6 +29,12 @@ SECTION_CLASSES = {
 }
 
 
+# The build's prerender and the browser worker both number the page's Bokeh
+# models from here (past anything created at import time), so the same state
+# yields byte-identical documents and the page can keep the prerendered one.
+first_model_id = 100_000
+
+
 def section_class(key: str) -> Callable[[AppState], object]:
     module, name = SECTION_CLASSES[key]
     return getattr(importlib.import_module(module), name)

@@ -173,9 +173,16 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
     from panel.io.resources import Resources, bundle_resources
     from panel.io.state import set_curdoc, state
 
-    from app.main import build_app
+    import bokeh.util.serialization
+    from bokeh.settings import settings as bk_settings
 
-    document = Document()
+    from app.main import build_app, first_model_id
+
+    # Sequential ids from a fixed start, as the worker does, so the browser can
+    # tell that the live document equals this one and keep it (loader.js).
+    bk_settings.simple_ids.set_value(True)
+    document = Document()  # created before the reset, as init_doc() does in the worker
+    bokeh.util.serialization._simple_id = first_model_id - 1
     document._session_context = lambda: MockSessionContext(document=document)
     with set_curdoc(document):
         build_app().server_doc(document)
@@ -300,6 +307,7 @@ def build_site(out: Path, pyc: bool = True) -> None:
         shutil.copy2(f, out / f.name)
     config = {
         "pyodide": V.PYODIDE_VERSION,
+        "panel": V.PANEL_VERSION,
         "packages": V.RUNTIME_PACKAGES,
         "panelStatic": f"{PANEL_STATIC}",
     }

@@ -9,6 +9,7 @@
     errors: [], marks: {},
   });
   const statusEl = document.getElementById("wfl-status");
+  const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
 
   function setStatus(stage, text) {
@@ -28,8 +29,13 @@
   document.body.classList.toggle("wfl-embed", yes("embed"));
   const shown = params.has("show") ? params.get("show").split(",") : null;
 
+  let prerenderedDoc = null;
+  let prerenderedPayload = null;
+
   function prerender() {
     const payload = JSON.parse(document.getElementById("wfl-docs").textContent);
+    prerenderedPayload = JSON.parse(JSON.stringify(payload)); // embed_items may mutate
+    const hidden = Boolean(shown);
     // The snapshot holds every section; an embed that shows one hides the rest
     // so the iframe does not jump when the live page replaces it.
     if (shown) {
@@ -37,8 +43,10 @@
         for (const root of doc.roots || []) hideUnshown(root);
       }
     }
-    return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then(() => {
+    return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then((all) => {
       wfl.marks.prerendered = performance.now();
+      // A snapshot with sections hidden for an embed is not what Python builds.
+      if (!hidden) prerenderedDoc = [...all[0].roots.values()][0].model.document;
     });
   }
 
@@ -87,8 +95,43 @@
     worker.postMessage({ type: "patch", patch: jsdoc.create_json_patch([event]) });
   }
 
+  // The live document usually equals the prerendered one model for model:
+  // same code, same ids, same text. Only numbers may differ in their last
+  // bits (numpy in wasm vs the build's numpy). Then the page keeps what is on
+  // screen, scroll position and focus included, links it to Python, and
+  // Python resends every data source once. Anything else (a link with
+  // settings, say) is rendered afresh.
+  function sameShape(a, b) {
+    if (typeof a === "number" && typeof b === "number") return true;
+    if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    if (a.type === "ndarray" && b.type === "ndarray") {
+      return a.dtype === b.dtype && JSON.stringify(a.shape) === JSON.stringify(b.shape);
+    }
+    const keys = Object.keys(a);
+    if (keys.length !== Object.keys(b).length) return false;
+    return keys.every((k) => k in b && sameShape(a[k], b[k]));
+  }
+
+  function sameAsPrerender(msg) {
+    if (!prerenderedDoc) return false;
+    // Stylesheet URLs differ in form only: absolute in the worker, relative
+    // in the build, which also appends Panel's version.
+    const base = new URL(".", location.href).href;
+    const norm = (text) => text.split(base).join("").split("?v=" + config.panel).join("");
+    const live = Object.values(JSON.parse(norm(msg.docs_json)))[0];
+    const pre = Object.values(JSON.parse(norm(JSON.stringify(prerenderedPayload.docs_json))))[0];
+    return sameShape(live.roots, pre.roots);
+  }
+
   async function render(msg) {
     await prerendered.catch(() => {});
+    if (sameAsPrerender(msg)) {
+      wfl.hydrated = true;
+      adopt(prerenderedDoc, true);
+      return;
+    }
+    wfl.hydrated = false;
     const docs_json = JSON.parse(msg.docs_json);
     const render_items = JSON.parse(msg.render_items);
     const root_ids = JSON.parse(msg.root_ids);
@@ -104,11 +147,15 @@
     for (const el of document.querySelectorAll("[data-root-id]")) el.innerHTML = "";
     Bokeh.index.roots.map((v) => v.remove());
     const [views] = await Bokeh.embed.embed_items(docs_json, render_items);
-    const jsdoc = (worker.jsdoc = [...views.roots.values()][0].model.document);
+    adopt([...views.roots.values()][0].model.document, false);
+  }
+
+  function adopt(jsdoc, resync) {
+    worker.jsdoc = jsdoc;
     // Not enumerable, so JSON.stringify(window.wfl) stays cheap and acyclic.
     Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
     jsdoc.on_change(sendChange.bind(null, jsdoc), false);
-    worker.postMessage({ type: "rendered" });
+    worker.postMessage({ type: "rendered", resync });
   }
 
   const onMessage = async (event) => {

@@ -41,9 +41,15 @@ if not hasattr(pyodide.ffi, "jsnull"):
     # 0.27 already turns a JS null into None, so any fresh sentinel will do.
     pyodide.ffi.jsnull = type("JsNull", (), {})()
 from panel.io.pyodide import init_doc, write_doc
+from bokeh.settings import settings as bk_settings
 wfl_mark("import_panel")
 init_doc()
-from app.main import build_app
+# Same sequential ids as the build's prerender, so an identical document can
+# be adopted by the page instead of rendered a second time (see loader.js).
+bk_settings.simple_ids.set_value(True)
+from app.main import build_app, first_model_id
+import bokeh.util.serialization
+bokeh.util.serialization._simple_id = first_model_id - 1
 wfl_mark("import_app")
 build_app(wfl_search).servable()
 wfl_mark("build_app")
@@ -108,6 +114,22 @@ state.curdoc.unhold()
 state.curdoc.on_event("document_ready", functools.partial(state._schedule_on_load, state.curdoc))
 state.curdoc.callbacks.trigger_event(DocumentReady())
 `);
+      if (msg.resync) {
+        // The page kept its prerendered document; send the exact numbers.
+        await pyodide.runPythonAsync(`
+from bokeh.document.events import ModelChangedEvent
+from bokeh.models import ColumnDataSource
+wfl_link.batching = True
+try:
+    for model in list(state.curdoc.models):
+        if isinstance(model, ColumnDataSource):
+            state.curdoc.callbacks.trigger_on_change(
+                ModelChangedEvent(state.curdoc, model, "data", model.data))
+finally:
+    wfl_link.batching = False
+    wfl_link.flush()
+`);
+      }
       post({ type: "live" });
     } else if (msg.type === "patch") {
       await applyPatch(msg.patch);

@@ -67,7 +67,13 @@ def test_prerendered_before_live_then_live(watched) -> None:
     assert before["activation"] == pytest.approx(expected_activations("Michael Jordan"), abs=1e-9)
     status = w.page.locator("#wfl-status").text_content()
     assert "Step" in status or "Live" in status
+    # Tag a prerendered view: if the live page were rendered afresh, it would go.
+    w.page.evaluate("() => { window.__firstView = Bokeh.index.roots[0].el; }")
     wfl = w.wait_live()
+    assert wfl["hydrated"] is True, "the live document should adopt the identical snapshot"
+    assert w.page.evaluate(
+        "() => Bokeh.index.roots.length > 0 && Bokeh.index.roots[0].el === window.__firstView"
+    ), "the prerendered views were replaced instead of kept"
     assert {"runtime", "numpy", "app", "live"} <= set(wfl["marks"])
     assert w.page.locator("#wfl-status").get_attribute("data-stage") == "live"
     assert "Live" in w.page.locator("#wfl-status").text_content()
@@ -124,7 +130,8 @@ def test_unknown_and_empty_names_give_messages(watched) -> None:
 def test_shared_url_restores_state(watched) -> None:
     w = watched
     w.page.goto(w.base + "?person=Michael+Phelps")
-    w.wait_live()
+    # A link with settings differs from the snapshot, so it is rendered afresh.
+    assert w.wait_live()["hydrated"] is False
     wait_activations(w, expected_activations("Michael Phelps"))
     wait_text(w, ".wfl-answer", "swimming")
     assert w.page.locator(NAME_INPUT).input_value() == "Michael Phelps"

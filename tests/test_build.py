@@ -1,0 +1,125 @@
+"""The build's guarantees, checked on the built site/ and on small fakes.
+
+The site is built by the test command before pytest runs (scripts/test); if
+it is missing, the `site` fixture builds it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from build import fetch, site, versions
+from build.serve import csp_from_page, worker_csp
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "site"
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    if not (SITE / "index.html").exists():
+        subprocess.run([sys.executable, "-m", "build.site"], cwd=ROOT, check=True)
+    return SITE
+
+
+def test_panel_and_bokeh_pinned_alike_on_both_sides() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    app_extra = project["project"]["optional-dependencies"]["app"]
+    assert f"panel=={versions.PANEL_VERSION}" in app_extra
+    assert f"bokeh=={versions.BOKEH_VERSION}" in app_extra
+    assert versions.PURE_WHEELS["panel"][0] == versions.PANEL_VERSION
+    assert versions.PURE_WHEELS["bokeh"][0] == versions.BOKEH_VERSION
+    import bokeh
+    import panel
+
+    assert (panel.__version__, bokeh.__version__) == (versions.PANEL_VERSION,
+                                                      versions.BOKEH_VERSION)
+
+
+def test_verify_refuses_a_file_whose_hash_differs(tmp_path: Path) -> None:
+    f = tmp_path / "numpy.whl"
+    f.write_bytes(b"not what the lock says")
+    with pytest.raises(fetch.VerificationError, match="sha256 mismatch"):
+        fetch.verify(f, "0" * 64)
+    assert fetch.verify(f, fetch.sha256(f)) == f
+
+
+def test_build_fails_when_an_absolute_url_survives(built: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "site"
+    copy.mkdir()
+    (copy / "pyodide").mkdir()
+    shutil.copy2(built / "index.html", copy / "index.html")
+    shutil.copy2(built / "pyodide" / "pyodide-lock.json", copy / "pyodide" / "pyodide-lock.json")
+    for js in built.glob("*.js"):
+        shutil.copy2(js, copy / js.name)
+    site.check_no_absolute_urls(copy)  # the real output is clean
+    page = (copy / "index.html").read_text()
+    (copy / "index.html").write_text(
+        page.replace("</head>", '<script src="https://cdn.example.org/x.js"></script></head>'))
+    with pytest.raises(RuntimeError, match="cdn.example.org"):
+        site.check_no_absolute_urls(copy)
+
+
+def test_template_markers_are_required() -> None:
+    with pytest.raises(ValueError, match="wfl:roots"):
+        site.fill_template("<html></html>", {"roots": "x"})
+    filled = site.fill_template("a<!-- wfl:x -->drop<!-- /wfl:x -->b<!-- wfl:y -->", {
+        "x": "X", "y": "Y"})
+    assert filled == "aXbY"
+
+
+def test_lock_lists_exactly_the_runtime_files_with_true_hashes(built: Path) -> None:
+    lock = json.loads((built / "pyodide" / "pyodide-lock.json").read_text())
+    assert lock["info"]["version"] == versions.PYODIDE_VERSION
+    assert lock["info"]["python"].startswith(versions.PYODIDE_PYTHON)
+    assert set(lock["packages"]) == set(versions.RUNTIME_PACKAGES)
+    for name, spec in lock["packages"].items():
+        path = built / "pyodide" / spec["file_name"]
+        assert path.exists(), name
+        assert fetch.sha256(path) == spec["sha256"], name
+    official = json.loads((fetch.cache_dir() / f"pyodide-{versions.PYODIDE_VERSION}"
+                           / "pyodide-lock.json").read_text())["packages"]
+    for name in versions.OFFICIAL_PACKAGES:
+        assert lock["packages"][name]["sha256"] == official[name]["sha256"]
+    assert "pandas" not in lock["packages"], "pandas must not ship (9 MB)"
+
+
+def test_wheels_ship_bytecode_for_pyodides_python(built: Path) -> None:
+    magic = importlib.util.MAGIC_NUMBER
+    with zipfile.ZipFile(next((built / "pyodide").glob("panel-*.whl"))) as z:
+        names = z.namelist()
+        assert not [n for n in names if n.endswith(".py")], "sources left in the Panel wheel"
+        pycs = [n for n in names if n.endswith(".pyc")]
+        assert "panel/__init__.pyc" in pycs
+        assert z.read("panel/__init__.pyc")[:4] == magic
+        assert not [n for n in names if n.startswith("panel/dist/bundled/")], "trim the JS"
+    with zipfile.ZipFile(built / "pyodide" / "python_stdlib.zip") as z:
+        assert z.read("json/__init__.pyc")[:4] == magic
+
+
+def test_page_and_worker_policies_admit_only_this_origin(built: Path) -> None:
+    page = csp_from_page(built)
+    assert "default-src 'self'" in page
+    assert "'unsafe-eval'" not in page.replace("'wasm-unsafe-eval'", "")
+    assert not re.search(r"https?:|\*", page)
+    worker = worker_csp(page)
+    assert "'unsafe-eval'" in worker
+    assert "connect-src 'self'" in worker
+
+
+def test_static_assets_named_by_the_page_exist(built: Path) -> None:
+    page = (built / "index.html").read_text()
+    refs = re.findall(r'(?:src|href)="([^"#:]+)"', page)
+    assert refs, "the page loads local assets"
+    for ref in refs:
+        assert (built / ref).exists(), ref

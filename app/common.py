@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import panel as pn
+from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
 import toycore as tc
@@ -47,17 +48,31 @@ def model_key(state: AppState) -> tuple:
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _model(key: tuple) -> tc.ToyModel:
-    (activation, attn, angles, j, row_first, row_last, row_other, bias,
-     col_own, col_alt, alt_sport) = key
-    model = tc.ToyModel.default(tc.Config(activation=activation, attn_strength=attn))
+@functools.lru_cache(maxsize=1)
+def _plain() -> tc.ToyModel:
+    """The default model (building its embedding is the slow part, so once)."""
+    return tc.ToyModel.default()
+
+
+@functools.lru_cache(maxsize=8)
+def _base(activation: str, attn: float, angles: tuple) -> tc.ToyModel:
+    """The model before any neuron edit: config knobs and tilted names. A
+    neuron slider leaves this key alone, so a drag reuses it."""
+    model = _plain().with_(activation=activation, attn_strength=attn)
     emb = model.embedding
     for (_, a, b), degrees in zip(ANGLE_PAIRS, angles, strict=True):
         if abs(degrees - 90.0) > 1e-9:
             emb = emb.with_angle(a, b, degrees)
     if emb is not model.embedding:
         model = model.with_(embedding=emb)
+    return model
+
+
+@functools.lru_cache(maxsize=16)
+def _model(key: tuple) -> tc.ToyModel:
+    (activation, attn, angles, j, row_first, row_last, row_other, bias,
+     col_own, col_alt, alt_sport) = key
+    model = _base(activation, attn, angles)
     if not 0 <= j < model.cfg.d_mlp:
         return model
     fact = neuron_fact(model, j)
@@ -100,10 +115,27 @@ def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
 
 
 # -- figures ------------------------------------------------------------------------
+# The page around the figures (build/web/page.css): figures sit on the same
+# background so they read as part of the page, not as cards.
+PAGE_BG = {"light": "#ffffff", "dark": "#111318"}
+PAGE_FG = {"light": "#1e293b", "dark": "#e5e7eb"}
+
+
+def page_bg(state: AppState) -> str:
+    return PAGE_BG["dark" if state.theme == "dark" else "light"]
+
+
+def text_color(state: AppState) -> str:
+    if state.theme == "dark":
+        return PAGE_FG["dark"]
+    return "#000000" if state.presenter else PAGE_FG["light"]
+
+
 def fig(state: AppState, **kwargs: Any) -> figure:
     """A Bokeh figure in the page's style. Presenter mode enlarges type and
-    thickens lines; the dark theme inverts the background. Every section
-    builds its figures through here, so the look changes in one place."""
+    thickens lines; the dark theme uses the page's near-black background.
+    Every section builds its figures through here, so the look changes in
+    one place."""
     kwargs.setdefault("toolbar_location", None)
     kwargs.setdefault("sizing_mode", "stretch_width")
     if state.presenter and "height" in kwargs:
@@ -111,9 +143,9 @@ def fig(state: AppState, **kwargs: Any) -> figure:
     f = figure(**kwargs)
     big = state.presenter
     dark = state.theme == "dark"
-    fg = "#f8fafc" if dark else ("#000000" if big else "#1e293b")
-    bg = "#0f172a" if dark else "#ffffff"
-    grid = "#334155" if dark else "#e2e8f0"
+    fg = text_color(state)
+    bg = page_bg(state)
+    grid = "#2f3440" if dark else "#e2e8f0"
     f.background_fill_color = bg
     f.border_fill_color = bg
     f.outline_line_color = None
@@ -128,23 +160,40 @@ def fig(state: AppState, **kwargs: Any) -> figure:
         axis.axis_label_text_font_size = "17pt" if big else "11pt"
         axis.major_label_text_font_size = "15pt" if big else "10pt"
         axis.axis_label_text_font_style = "normal"
+        if hasattr(axis, "group_text_font_size"):  # categorical axes: group labels
+            axis.group_text_font_size = "15pt" if big else "10pt"
+            axis.group_text_color = fg
+            axis.subgroup_text_font_size = "15pt" if big else "10pt"
+            axis.subgroup_text_color = fg
     for g in (*f.xgrid, *f.ygrid):
         g.grid_line_color = grid
     return f
 
 
 def legend_style(f: figure, state: AppState) -> None:
-    """Legends readable on a projector and in the dark theme."""
-    dark = state.theme == "dark"
+    """Legends readable on a projector and in the dark theme: the page's
+    colours on a nearly opaque box, so a legend over bars stays legible."""
     for leg in f.legend:
         leg.label_text_font_size = "15pt" if state.presenter else "10pt"
-        leg.label_text_color = "#f8fafc" if dark else "#1e293b"
-        leg.background_fill_alpha = 0.0 if dark else 0.8
-        leg.border_line_color = None
+        leg.label_text_color = text_color(state)
+        leg.background_fill_color = page_bg(state)
+        leg.background_fill_alpha = 0.88
+        leg.border_line_color = "#4b5563" if state.theme == "dark" else "#cbd5e1"
+        leg.border_line_alpha = 0.8
 
 
-def text_color(state: AppState) -> str:
-    return "#f8fafc" if state.theme == "dark" else "#1e293b"
+def big_text(state: AppState) -> list[str]:
+    """Stylesheets for a Markdown pane: projector-size text in presenter mode."""
+    return [":host { font-size: 20px; } p, li, td, th { font-size: 20px; }"] \
+        if state.presenter else []
+
+
+def update(source: ColumnDataSource, data: dict[str, list]) -> None:
+    """Replace a source's data only when it changed: an assignment costs
+    Bokeh's validation here and a message and redraw in the browser, and many
+    slider steps leave a given plot as it was. Lists of plain values only."""
+    if dict(source.data) != data:
+        source.data = data
 
 
 def bokeh(f: figure) -> pn.pane.Bokeh:
@@ -184,6 +233,8 @@ class Section:
 
     def say(self, text: str = "", kind: str = "warning") -> None:
         """Show (or with no text, hide) a short message in the section."""
+        if not text and not self.message.visible:
+            return  # the common case on every slider step: nothing to hide
         self.message.object = text
         self.message.alert_type = kind
         self.message.visible = bool(text)
@@ -201,10 +252,15 @@ class Section:
 
     def layout(self, prose: str, controls: list, figures: list) -> pn.Column:
         """Prose, controls and figures, honouring the `prose`/`controls` flags."""
-        head = pn.pane.Markdown(f"### {self.title}", sizing_mode="stretch_width",
-                                css_classes=["wfl-title"])
+        # The section title is the largest text in the section: larger than
+        # the figure titles (13pt, 20pt in presenter mode) inside it.
+        size = "36px" if self.state.presenter else "26px"
+        head = pn.pane.Markdown(f"## {self.title}", sizing_mode="stretch_width",
+                                css_classes=["wfl-title"],
+                                stylesheets=[f"h2 {{ font-size: {size}; font-weight: 700; "
+                                             "margin: 0.6em 0 0.2em; }"])
         text = pn.pane.Markdown(prose, sizing_mode="stretch_width", visible=self.state.prose,
-                                css_classes=["wfl-prose"])
+                                css_classes=["wfl-prose"], stylesheets=big_text(self.state))
         ctrl = pn.Column(*controls, visible=self.state.controls, sizing_mode="stretch_width",
                          css_classes=["wfl-controls"])
         return pn.Column(head, text, ctrl, self.message, *figures, sizing_mode="stretch_width",

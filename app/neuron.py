@@ -27,16 +27,18 @@ from app.common import (
     num,
     other_first,
     other_last,
+    page_bg,
     text_color,
 )
 from app.state import AppState
 
 # The plane is drawn for coefficients lo..hi along each axis.
 LO, HI, GRID = -0.5, 2.0, 126
-ACT_X = np.linspace(-3.0, 3.0, 241)  # the activation-function curve
+ACT_X = np.linspace(-3.25, 3.25, 261)  # the activation-function curve, edge to edge
 DEFAULTS = {"row_first": 1.0, "row_last": 1.0, "row_other": 0.0, "bias": -1.0,
             "col_own": 1.0, "col_alt": 0.0}
 PALETTE = list(reversed(Oranges256))
+EDGE = "#1d4ed8"  # the decision boundary: deep blue, visible on white and on brown
 
 
 def probes(model: tc.ToyModel, fact: tc.Fact) -> list[tuple[str, str]]:
@@ -116,6 +118,8 @@ class NeuronSection(Section):
                                         "value": [0.0] * len(model.sports)})
         self.prose = pn.pane.Markdown("", sizing_mode="stretch_width", visible=state.prose,
                                       css_classes=["wfl-neuron-table"])
+        self._labels: tuple = ()  # what the slider labels currently name
+        self._curve_of = ""  # the activation the curve was drawn for
         self._build_figures(model)
         self._refresh()
         self.say(note)
@@ -143,18 +147,23 @@ class NeuronSection(Section):
                 y_axis_label="amount of last name in the vector")
         p.image(image="image", x=LO, y=LO, dw=HI - LO, dh=HI - LO, color_mapper=self.mapper,
                 source=self.plane)
-        p.line("x", "y", source=self.edge, line_width=3 if s.presenter else 2,
-               line_dash="dashed", color=text_color(s), legend_label="row · x + bias = 0")
+        # The heatmap runs from white to dark brown in both themes, so what is
+        # drawn on it must read on both ends: a deep blue edge, and labels on
+        # a box in the page's colours.
+        p.line("x", "y", source=self.edge, line_width=4 if s.presenter else 3,
+               line_dash="dashed", color=EDGE, legend_label="row · x + bias = 0")
         p.scatter("x", "y", source=self.points, size=16 if s.presenter else 12,
                   color="color", line_color=text_color(s), line_width=1.5)
-        p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points, x_offset=9,
+        p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points, x_offset=10,
                               y_offset=4, text_color=text_color(s),
+                              background_fill_color=page_bg(s), background_fill_alpha=0.8,
                               text_font_size="12pt" if s.presenter else "10pt"))
-        p.legend.location = "bottom_right"
+        p.legend.location = "top_right"  # clear of the probe points and of the edge's ends
         legend_style(p, s)
         self.plane_fig = p
 
-        a = fig(s, height=260, x_range=(-3, 3), title="The nonlinearity",
+        # A little room past ±3 so the end ticks' labels are not cut in half.
+        a = fig(s, height=260, x_range=(-3.25, 3.25), title="The nonlinearity",
                 x_axis_label="row · x + bias", y_axis_label="activation")
         a.line("x", "y", source=self.curve, line_width=3, color=ACCENT)
         a.scatter("pre", "post", source=self.points, size=12, color="color",
@@ -189,13 +198,16 @@ class NeuronSection(Section):
         self.state.param.update(**DEFAULTS)
 
     def _sync_widgets(self, *_events) -> None:
-        """State changed elsewhere (reset, URL): move the widgets to match."""
+        """State changed elsewhere (reset, URL): move the widgets to match.
+        Widgets that already agree are left alone (the usual case: the
+        change came from that widget)."""
         s = self.state
-        self.neuron_select.value = s.neuron
-        for name in DEFAULTS:
-            getattr(self, name).value = getattr(s, name)
-        self.alt_sport.value = s.alt_sport
-        self.activation.value = s.activation
+        pairs = [(self.neuron_select, s.neuron), (self.alt_sport, s.alt_sport),
+                 (self.activation, s.activation),
+                 *((getattr(self, name), getattr(s, name)) for name in DEFAULTS)]
+        for widget, value in pairs:
+            if widget.value != value:
+                widget.value = value
 
     def _refresh(self, *_events) -> None:
         s = self.state
@@ -207,11 +219,14 @@ class NeuronSection(Section):
         e = model.embedding
         act = tc.model.ACTIVATION_FNS[model.cfg.activation]
         half_last = other_last(model, fact)
-        self.row_first.label = f"Row: weight on {fact.first}"
-        self.row_last.label = f"Row: weight on {fact.last}"
-        self.row_other.label = f"Row: weight on {half_last}"
-        self.col_own.label = f"Column: weight on {fact.sport}"
-        self.col_alt.label = f"Column: weight on {s.alt_sport}"
+        labels = (fact.first, fact.last, half_last, fact.sport, s.alt_sport)
+        if labels != self._labels:  # only when the neuron or the second sport changed
+            self._labels = labels
+            self.row_first.label = f"Row: weight on {fact.first}"
+            self.row_last.label = f"Row: weight on {fact.last}"
+            self.row_other.label = f"Row: weight on {half_last}"
+            self.col_own.label = f"Column: weight on {fact.sport}"
+            self.col_alt.label = f"Column: weight on {s.alt_sport}"
 
         # The plane: input = x·first + y·last, so pre = x (row·first) + y (row·last) + b.
         rf, rl = float(row @ e.vec(fact.first)), float(row @ e.vec(fact.last))
@@ -236,8 +251,12 @@ class NeuronSection(Section):
             "pre": pre_j.tolist(), "post": post_j.tolist(), "color": colors,
             "label": [f"{n}: {num(v)}" for n, v in zip(names, post_j, strict=True)],
         }
-        self.curve.data = {"x": list(ACT_X), "y": act(ACT_X).tolist()}
-        self.bar_fig.y_range.factors = list(reversed(names))
+        if model.cfg.activation != self._curve_of:  # the curve depends on nothing else
+            self._curve_of = model.cfg.activation
+            self.curve.data = {"x": list(ACT_X), "y": act(ACT_X).tolist()}
+        factors = list(reversed(names))
+        if factors != self.bar_fig.y_range.factors:
+            self.bar_fig.y_range.factors = factors
         self.bars.data = {"name": names, "pre": pre_j.tolist(), "post": post_j.tolist(),
                           "color": colors}
         sports = model.sports

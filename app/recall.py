@@ -11,15 +11,22 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
 
 import toycore as tc
-from app.common import FIRE, QUIET, Section, bokeh, fig, model_for, num, text_color
+from app.common import FIRE, QUIET, Section, big_text, bokeh, fig, model_for, num, text_color
 from app.state import AppState
 
 READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
+# Presenter mode: the name box's text and label at projector size.
+PRESENTER_INPUT = (".bk-input { font-size: 24px; height: auto; padding: 8px 12px; } "
+                   "label { font-size: 22px; }")
+# Pixels per neuron row in the neuron chart (before fig()'s presenter x1.25):
+# the rows must be taller than the tick labels (10pt, 15pt in presenter).
+ROW_PX = {False: 16, True: 22}
 
 
-def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
+def neuron_data(model: tc.ToyModel, run: tc.Run,
+                labels: list[str] | None = None) -> dict[str, list]:
     """One bar per neuron: its activation at the last-name position."""
-    labels = model.neuron_labels()
+    labels = model.neuron_labels() if labels is None else labels
     if run.ok:
         post = run.cache["mlp.hook_post"][-1]
     else:
@@ -90,6 +97,7 @@ class RecallSection(Section):
         super().__init__(state)
         model = model or model_for(state)
         self.model = model
+        self._labels: list[str] | None = None
         names = [f.name for f in model.facts]
         self.name_input = pn.widgets.AutocompleteInput(
             # value_input starts equal to value, so clearing the box is a change
@@ -98,8 +106,10 @@ class RecallSection(Section):
             restrict=False,
             case_sensitive=False, search_strategy="includes", min_characters=1,
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
+            stylesheets=[PRESENTER_INPUT] if state.presenter else [],
         )
-        self.answer = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["wfl-answer"])
+        self.answer = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["wfl-answer"],
+                                       stylesheets=big_text(state))
         run = model.run(state.person)
         self.neurons = ColumnDataSource(neuron_data(model, run))
         self.sports = ColumnDataSource(sport_data(model, run))
@@ -108,7 +118,8 @@ class RecallSection(Section):
 
         ids = self.neurons.data["neuron"]
         nf = fig(
-            state, y_range=FactorRange(*reversed(ids)), height=max(240, 16 * len(ids)),
+            state, y_range=FactorRange(*reversed(ids)),
+            height=max(240, ROW_PX[state.presenter] * len(ids)),
             title="Neurons at the last token",
             x_axis_label="activation after the nonlinearity",
         )
@@ -158,12 +169,22 @@ class RecallSection(Section):
         self.state.person = (event.new or "")[:200]
 
     def _refresh(self, *_events) -> None:
-        self.model = model_for(self.state)
-        run = self.model.run(self.state.person)
-        self.neurons.data = neuron_data(self.model, run)
+        model = model_for(self.state)
+        if model is not self.model or self._labels is None:
+            # The labels run every fact through the model: once per model,
+            # not once per keystroke in the name box.
+            self._labels = model.neuron_labels()
+        self.model = model
+        run = model.run(self.state.person)
+        neurons = neuron_data(model, run, self._labels)
+        # A neuron's label follows its weights ("Michael Jordan / Michael
+        # Phelps → basketball" once the bias lets the half match through), and
+        # the bars sit on the labels, so the axis follows too.
+        _set_factors(self.neuron_fig.y_range, list(reversed(neurons["neuron"])))
+        self.neurons.data = neurons
         self.sports.data = sport_data(self.model, run)
-        self.readout_fig.x_range.factors = self._x_factors(run)
-        self.readout_fig.y_range.factors = self._y_factors(run)
+        _set_factors(self.readout_fig.x_range, self._x_factors(run))
+        _set_factors(self.readout_fig.y_range, self._y_factors(run))
         self.readout.data = readout_data(self.model, run)
         self.answer.object = answer_text(run)
         self.say()
@@ -176,12 +197,22 @@ class RecallSection(Section):
             "The heatmap reads each position's vector along named directions: before the "
             "MLP the last position holds both names; after it, it also points at a sport."
         )
+        # On a projector the type is large: each chart gets the full width, so
+        # titles, neuron labels and axis labels fit.
+        pair = pn.Column if self.state.presenter else pn.Row
         figures = [
             self.answer,
-            pn.Row(bokeh(self.neuron_fig), bokeh(self.sport_fig), sizing_mode="stretch_width"),
+            pair(bokeh(self.neuron_fig), bokeh(self.sport_fig), sizing_mode="stretch_width"),
             bokeh(self.readout_fig),
         ]
         return self.layout(prose, [self.name_input], figures)
+
+
+def _set_factors(rng: FactorRange, factors: list) -> None:
+    """Replace a categorical range's factors only when they differ (each
+    assignment is a message to the browser and a re-layout)."""
+    if list(rng.factors) != factors:
+        rng.factors = factors
 
 
 def dodge_x() -> dict:

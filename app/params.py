@@ -175,8 +175,14 @@ class ParamsSection(Section):
             "(neurons × width) and a down-projection (width × neurons); attention has four "
             "width × width matrices. In GPT-3 the MLPs are about two thirds of everything."
         )
-        controls = [self.preset, pn.Row(*self.inputs.values(), sizing_mode="stretch_width"),
-                    pn.Row(*self.flags.values())]
+        # The boxes wrap onto as many lines as the width needs (six at 170 px
+        # do not fit one line of the page's ~1000 px column, nor a phone).
+        # A Row whose flex container wraps: pn.FlexBox would do the same but
+        # is ReactiveHTML, which the page's CSP (no eval) cannot render.
+        wrap = {"flex-wrap": "wrap"}
+        controls = [self.preset,
+                    pn.Row(*self.inputs.values(), styles=wrap, sizing_mode="stretch_width"),
+                    pn.Row(*self.flags.values(), styles=wrap, sizing_mode="stretch_width")]
         return self.layout(prose, controls, [self.total, bokeh(self.fig), self.gpt3])
 
 

@@ -14,7 +14,19 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, Span
 
 import toycore as tc
-from app.common import ACCENT, BAD, FIRE, QUIET, Section, bokeh, fig, legend_style, model_for, num
+from app.common import (
+    ACCENT,
+    BAD,
+    FIRE,
+    QUIET,
+    Section,
+    bokeh,
+    fig,
+    legend_style,
+    model_for,
+    num,
+    update,
+)
 from app.state import AppState
 
 STRENGTHS = np.linspace(0.0, 2.0, 81)
@@ -70,8 +82,6 @@ class AttentionSection(Section):
             start=0, end=2, step=0.05, value=state.attn, sizing_mode="stretch_width")
         self.answer = pn.pane.Markdown("", sizing_mode="stretch_width",
                                        css_classes=["wfl-attention-answer"])
-        model = model_for(state)
-        self.curves = ColumnDataSource(neuron_curves(model))
         self.stages = ColumnDataSource({"cell": [], "value": [], "color": []})
 
         c = fig(state, height=330, x_range=(0, 2), y_range=(-0.3, 2.2),
@@ -112,10 +122,11 @@ class AttentionSection(Section):
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)
+        # The curves span every strength, so moving the strength slider leaves
+        # them as they are; only the marker and the bars move.
         curves = neuron_curves(model)
-        self.curves.data = curves
         for i in range(len(PROBES)):
-            getattr(self, f"_line{i}").data = {"x": curves["xs"][i], "y": curves["ys"][i]}
+            update(getattr(self, f"_line{i}"), {"x": curves["xs"][i], "y": curves["ys"][i]})
         self.marker.location = self.state.attn
         run = model.run("Michael Jordan")
         self.stages.data = stage_data(run, model)

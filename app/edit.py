@@ -19,17 +19,26 @@ METHODS = {"Swap the sport in the neuron's column": "column",
            "Rank-one update of W_down (ROME-style)": "rank_one"}
 
 
+# The "after" bar's colour says what happened to the fact; the legend has
+# one entry per kind present (legend_field), so every colour is explained.
+KINDS = {"target": ("after: the edited fact", FIRE),
+         "changed": ("after: answer changed", BAD),
+         "same": ("after: answer unchanged", QUIET)}
+
+
 def report_data(report: dict) -> dict[str, list]:
     """One row per fact: own-sport read-out before/after and how far its whole
     sport read-out moved (toycore.edit's report, unchanged)."""
     rows = [report["target"], *report["others"]] if report["target"] else report["others"]
+    kinds = ["target" if r["name"] == report["fact"] else
+             ("changed" if r["answer_before"] != r["answer_after"] else "same") for r in rows]
     return {
         "name": [r["name"] for r in rows],
         "before": [r["before"] for r in rows],
         "after": [r["after"] for r in rows],
         "shift": [r["shift"] for r in rows],
-        "color": [FIRE if r["name"] == report["fact"] else
-                  (BAD if r["answer_before"] != r["answer_after"] else QUIET) for r in rows],
+        "color": [KINDS[k][1] for k in kinds],
+        "kind": [KINDS[k][0] for k in kinds],
     }
 
 
@@ -55,14 +64,14 @@ class EditSection(Section):
                                        css_classes=["wfl-edit-result"])
         names = [f.name for f in model.facts]
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
-                                                       "color")})
+                                                       "color", "kind")})
         f = fig(state, height=max(320, 22 * len(names)), y_range=FactorRange(*reversed(names)),
                 x_range=(-0.6, 1.6), title="Each fact's own sport, before and after the edit",
                 x_axis_label="what the MLP writes along the fact's sport")
         f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
                source=self.facts, legend_label="before")
         f.hbar(y="name", right="after", height=0.4, color="color", source=self.facts,
-               legend_label="after")
+               legend_field="kind")
         f.ygrid.grid_line_color = None
         f.legend.location = "bottom_right"
         legend_style(f, state)

@@ -23,6 +23,7 @@ from app.common import (
     model_for,
     num,
     text_color,
+    update,
 )
 from app.state import AppState
 
@@ -105,8 +106,13 @@ class EmbeddingSection(Section):
         g.text(x="cell", y="value", text="label", source=self.leak, text_align="center",
                y_offset=-4, text_color=text_color(state),
                text_font_size="13pt" if state.presenter else "9pt")
-        g.xaxis.major_label_orientation = 0.9
+        # Upright labels stay inside their group; slanted ones crossed the
+        # separator into the next name's group.
+        g.xaxis.major_label_orientation = "vertical"
         g.xaxis.group_label_orientation = 0.0
+        # The last group's name ("Michael Schumacher") is wider than its two
+        # bars: leave room for it past the frame's right edge.
+        g.min_border_right = 48 if state.presenter else 36
         g.xgrid.grid_line_color = None
         self.leak_fig = g
 
@@ -128,7 +134,7 @@ class EmbeddingSection(Section):
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)
-        self.cos.data = cosine_data(model)
+        update(self.cos, cosine_data(model))  # changes only with the angles
         data, neuron, written = leak_data(model)
         self.leak.data = data
         e = model.embedding

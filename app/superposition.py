@@ -29,6 +29,12 @@ FULL_EDGES = np.linspace(0.0, 180.0, 181)
 WINDOW_EDGES = np.linspace(80.0, 100.0, 81)
 
 
+def no_bars() -> dict[str, list]:
+    """The "after packing" bars before any packing: one empty bar (zero width
+    and height, off the drawn window), so the legend still shows its swatch."""
+    return {"left": [0.0], "right": [0.0], "top": [FLOOR], "share": [0.0]}
+
+
 def hist_data(counts: np.ndarray, edges: np.ndarray, pairs: int) -> dict[str, list]:
     """Share of all pairs per bin, floored for the log axis."""
     share = np.asarray(counts, dtype=float) / max(pairs, 1)
@@ -113,7 +119,11 @@ class SuperpositionSection(Section):
         for span in (wl, wh):
             if span is not None:
                 f.add_layout(span)
-        f.legend.location = "top_left"
+        # Bars fill the whole window plot, so the legend goes under the axis.
+        leg = f.legend[0]
+        leg.orientation = "horizontal"
+        leg.location = "center"
+        f.add_layout(leg, "below")
         legend_style(f, s)
         return f
 
@@ -138,8 +148,8 @@ class SuperpositionSection(Section):
         v0 = self.packer.initial_vectors
         self.full_before.data = full_data(v0)
         self.window_before.data = window_data(v0)
-        self.full.data = {"left": [], "right": [], "top": [], "share": []}
-        self.window.data = dict(self.full.data)
+        self.full.data = no_bars()
+        self.window.data = no_bars()
         dev = sp.welch_deviation_deg(s.sp_n, s.sp_d)
         self.welch_lo.location = 90 - dev
         self.welch_hi.location = 90 + dev

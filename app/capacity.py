@@ -1,6 +1,9 @@
 """Section 5, more facts than neurons: train a small MLP in the page and
 watch recall and interference as facts outnumber neurons.
 
+Before any training the figures show the untrained network (step 0): the
+random weights' recall and what they write, so the charts are never blank.
+
 Training runs in small batches of steps from a periodic callback, so the
 page stays responsive and the Stop button works between batches. Nothing
 trains until the reader presses Train.
@@ -13,10 +16,22 @@ import time
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
+from bokeh.models import ColumnDataSource, FactorRange, Label, LinearColorMapper, Node
 
 import toycore as tc
-from app.common import ACCENT, FIRE, Section, bokeh, fig, legend_style, model_for, num, text_color
+from app.common import (
+    ACCENT,
+    FIRE,
+    QUIET,
+    Section,
+    bokeh,
+    fig,
+    legend_style,
+    model_for,
+    num,
+    page_bg,
+    text_color,
+)
 from app.state import AppState
 from toycore.learn import Trainer
 
@@ -67,17 +82,31 @@ class CapacitySection(Section):
                legend_label="facts recalled")
         c.line("step", "false_alarms", source=self.history, color=ACCENT, line_width=3,
                line_dash="dashed", legend_label="non-facts given a sport")
+        # Dots as well as lines: at step 0 there is one point, and a line
+        # through one point draws nothing.
+        c.scatter("step", "accuracy", source=self.history, color=FIRE, size=7)
+        c.scatter("step", "false_alarms", source=self.history, color=ACCENT, size=7)
         c.legend.location = "center_right"
         legend_style(c, state)
         self.curve_fig = c
 
         self.heat_mapper = LinearColorMapper(palette=HEAT, low=0.0, high=1.0)
-        h = fig(state, height=420, title="What the MLP writes for each fact, along each sport",
+        h = fig(state, height=420, title="What each fact gets written, by sport",
                 x_range=FactorRange(*self._sports()), y_range=FactorRange(factors=[]))
         h.rect("sport", "fact", 1, 1, source=self.heat, line_color=text_color(state),
                line_alpha=0.1, fill_color={"field": "value", "transform": self.heat_mapper})
         h.xaxis.major_label_orientation = 0.9
         h.grid.grid_line_color = None
+        # Untrained, the random weights write almost nothing: say so in the
+        # picture, or it reads as an empty chart.
+        self.untrained = Label(
+            x=Node(target="frame", symbol="left", offset=8),
+            y=Node(target="frame", symbol="top", offset=8), anchor="top_left",
+            text="Untrained (step 0): random weights\nwrite almost nothing. Press Train.",
+            text_color=text_color(state), text_font_size="14pt" if state.presenter else "10pt",
+            background_fill_color=page_bg(state), background_fill_alpha=0.9, padding=6,
+            border_line_color=QUIET)
+        h.add_layout(self.untrained)
         self.heat_fig = h
 
         w = self.guard
@@ -86,9 +115,12 @@ class CapacitySection(Section):
                                    "value")
         self.train.on_click(w(self._on_train))
         self.stop.on_click(w(self._on_stop))
-        state.param.watch(w(self._reset), ["cap_facts", "cap_neurons", "activation", "attn"])
+        # Everything the training problem depends on: the sizes, the
+        # nonlinearity, the head, and the (possibly tilted) name directions.
+        state.param.watch(w(self._reset), ["cap_facts", "cap_neurons", "activation", "attn",
+                                           "angle_mj", "angle_jp", "angle_ma"])
         state.param.watch(w(self._sync), ["cap_facts", "cap_neurons"])
-        self._describe()
+        self._reset()
 
     def _sports(self) -> list[str]:
         return list(dict.fromkeys(f.sport for f in tc.default_facts()))
@@ -100,16 +132,17 @@ class CapacitySection(Section):
     def _describe(self) -> None:
         s = self.state
         self.status.object = (
-            f"{s.cap_facts} facts, {s.cap_neurons} neurons. Press **Train** to learn them "
-            f"(up to {MAX_STEPS} steps of Adam)."
+            f"{s.cap_facts} facts, {s.cap_neurons} neurons, untrained (random weights: "
+            f"step 0 below). Press **Train** to learn them (up to {MAX_STEPS} steps of Adam)."
         )
 
     def _reset(self, *_events) -> None:
-        """New sizes: drop the old run (it learned another problem)."""
+        """New sizes: drop the old run (it learned another problem) and show
+        the new network untrained, at step 0."""
         self._on_stop()
-        self.trainer = None
+        self.trainer = self.make_trainer()
         self.history.data = {"step": [], "accuracy": [], "false_alarms": []}
-        self.heat.data = {"fact": [], "sport": [], "value": []}
+        self._draw(self.trainer.metrics())
         self._describe()
 
     def make_trainer(self) -> Trainer:
@@ -130,25 +163,34 @@ class CapacitySection(Section):
             if time.perf_counter() - start > budget or t.steps >= MAX_STEPS:
                 break
             m = t.step(1)
+        self._draw(m)
+        s = self.state
+        self.status.object = (
+            f"Step {int(m['step'])}: **{num(100 * m['accuracy'], 0)}%** of {len(t.facts)} "
+            f"facts recalled with {s.cap_neurons} neurons; {num(100 * m['false_alarms'], 0)}% "
+            f"of non-facts get a sport; largest leak onto a wrong sport "
+            f"{num(m['interference'])}."
+        )
+        return m
+
+    def _draw(self, m: dict[str, float]) -> None:
+        """Add the metrics `m` to the curves and redraw the heatmap from the
+        trainer's current weights."""
+        t = self.trainer
         self.history.stream({"step": [m["step"]], "accuracy": [m["accuracy"]],
                              "false_alarms": [m["false_alarms"]]})
+        self.untrained.visible = t.steps == 0
         r = t.interference()
         facts = [f.name for f in t.facts]
         sports = t.sports
-        self.heat_fig.y_range.factors = list(reversed(facts))
+        factors = list(reversed(facts))
+        if list(self.heat_fig.y_range.factors) != factors:
+            self.heat_fig.y_range.factors = factors
         self.heat.data = {
             "fact": [f for f in facts for _ in sports],
             "sport": [sp for _ in facts for sp in sports],
             "value": np.clip(r, 0, None).ravel().tolist(),
         }
-        s = self.state
-        self.status.object = (
-            f"Step {int(m['step'])}: **{num(100 * m['accuracy'], 0)}%** of {len(facts)} facts "
-            f"recalled with {s.cap_neurons} neurons; {num(100 * m['false_alarms'], 0)}% of "
-            f"non-facts get a sport; largest leak onto a wrong sport "
-            f"{num(m['interference'])}."
-        )
-        return m
 
     def _tick(self) -> None:
         try:
@@ -162,7 +204,7 @@ class CapacitySection(Section):
 
     def _on_train(self, _event=None) -> None:
         self.say()
-        if self.trainer is not None and self.trainer.steps >= MAX_STEPS:
+        if self.trainer is None or self.trainer.steps >= MAX_STEPS:
             self._reset()
         self.train.disabled = True
         self.stop.disabled = False

@@ -87,7 +87,8 @@ def test_neuron_gelu_switch_and_column() -> None:
     sec.col_alt.value = 1.0  # golf
     mj = sec.points.data["name"].index("Michael Jordan")
     assert sec.points.data["post"][mj] == pytest.approx(gelu(1.0)[0])
-    assert sec.curve.data["y"][0] == pytest.approx(gelu(-3.0)[0])
+    x0 = sec.curve.data["x"][0]
+    assert x0 <= -3.0 and sec.curve.data["y"][0] == pytest.approx(gelu(x0)[0])
     writes = dict(zip(sec.writes.data["sport"], sec.writes.data["value"], strict=True))
     assert writes["basketball"] == pytest.approx(gelu(1.0)[0] * 0.5)
     assert writes["golf"] == pytest.approx(gelu(1.0)[0] * 1.0)
@@ -243,7 +244,7 @@ def test_capacity_training_raises_accuracy() -> None:
 
     state = AppState(cap_facts=6, cap_neurons=4)
     sec = CapacitySection(state)
-    assert sec.trainer is None  # nothing trains until asked
+    assert sec.trainer.steps == 0  # nothing trains until asked
     sec.train_steps(1)
     first = sec.history.data["accuracy"][-1]
     for _ in range(30):
@@ -263,7 +264,33 @@ def test_capacity_training_raises_accuracy() -> None:
     assert sec.history.data["accuracy"][-1] == pytest.approx(np.mean(ok))
     assert f"{round(100 * np.mean(ok))}%" in sec.status.object
     state.cap_neurons = 5  # new sizes drop the old run
-    assert sec.trainer is None and sec.history.data["step"] == []
+    assert sec.trainer.steps == 0 and sec.history.data["step"] == [0.0]
+
+
+def test_capacity_shows_the_untrained_network_before_training() -> None:
+    """Before Train both charts have data: step 0 of the curves (so the
+    legend has swatches) and the random weights' read-out, matching an
+    independent numpy pass through those weights."""
+    from app.capacity import CapacitySection, fact_table
+
+    state = AppState(cap_facts=5, cap_neurons=3)
+    sec = CapacitySection(state)
+    t = sec.trainer
+    assert t.steps == 0 and sec.untrained.visible
+    assert sec.history.data["step"] == [0.0]
+    assert sec.history.data["accuracy"] == [pytest.approx(t.metrics()["accuracy"])]
+    p, e = t.params, t.embedding
+    facts = fact_table(5)
+    X = np.array([e.vec(f.last) + e.vec(f.first) for f in facts])
+    r = (relu(X @ p["W_up"].T + p["b_up"]) @ p["W_down"].T + p["b_down"]) @ e.matrix(t.sports).T
+    assert len(sec.heat.data["value"]) == 5 * len(t.sports)
+    np.testing.assert_allclose(sec.heat.data["value"], np.clip(r, 0, None).ravel(), atol=1e-12)
+    assert list(sec.heat_fig.y_range.factors) == [f.name for f in reversed(list(facts))]
+    sec.train_steps(2)
+    assert not sec.untrained.visible and sec.history.data["step"] == [0.0, 2.0]
+    state.attn = 0.5  # the head changes the problem: back to an untrained network
+    assert sec.trainer.steps == 0 and sec.trainer.cfg.attn_strength == 0.5
+    assert sec.untrained.visible and sec.history.data["step"] == [0.0]
 
 
 def test_capacity_made_up_facts() -> None:
@@ -308,3 +335,39 @@ def test_clearing_the_name_box_shows_the_empty_text_message() -> None:
     recall.name_input.value_input = ""
     assert app.wfl_state.person == ""
     assert tc.ToyModel.default().run("").error in recall.answer.object
+
+
+def test_no_component_needs_eval() -> None:
+    """The page's CSP forbids eval: ReactiveHTML (pn.FlexBox is one) renders
+    its template with `new Function`, so no section may contain one."""
+    from panel.reactive import ReactiveHTML
+
+    for query in ("", "presenter=1&theme=dark"):
+        assert build_app(query).select(ReactiveHTML) == []
+
+
+def test_recall_axis_follows_relabelled_neurons() -> None:
+    """Raising neuron 0's bias lets the half matches through, which renames
+    the neuron; its bar must stay on the axis (it used to vanish)."""
+    page = build_app("show=recall")
+    sec = page.wfl_sections["recall"]
+    page.wfl_state.bias = 0.0
+    ids = sec.neurons.data["neuron"]
+    assert "Michael Phelps" in ids[0]
+    assert list(sec.neuron_fig.y_range.factors) == list(reversed(ids))
+
+
+def test_edit_legend_names_every_colour() -> None:
+    from app.edit import KINDS, EditSection
+
+    state = AppState(bias=0.0)  # the Michael neuron also fires for Phelps and Schumacher
+    sec = EditSection(state)
+    d = sec.facts.data
+    assert set(d["kind"]) == {label for label, _ in KINDS.values()}
+    by_label = {label: color for label, color in KINDS.values()}
+    assert all(by_label[k] == c for k, c in zip(d["kind"], d["color"], strict=True))
+    assert d["kind"][d["name"].index("Michael Jordan")] == "after: the edited fact"
+    changed = set(sec.result.object.split("answers changed: **")[1].split("**")[0].split(", "))
+    for name, kind in zip(d["name"], d["kind"], strict=True):
+        if name != "Michael Jordan":
+            assert (kind == "after: answer changed") == (name in changed)

@@ -31,7 +31,7 @@ SECTION_CLASSES = {
 
 # The build's prerender and the browser worker both number the page's Bokeh
 # models from here (past anything created at import time), so the same state
-# yields byte-identical documents and the page can keep the prerendered one.
+# yields the same document (numbers aside) and the page can keep its snapshot.
 first_model_id = 100_000
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
+from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
 
 import toycore as tc
 from app.common import FIRE, QUIET, Section, big_text, bokeh, fig, model_for, num, text_color
@@ -119,6 +119,7 @@ class RecallSection(Section):
         ids = self.neurons.data["neuron"]
         nf = fig(
             state, y_range=FactorRange(*reversed(ids)),
+            x_range=Range1d(*activation_range(self.neurons.data["activation"])),
             height=max(240, ROW_PX[state.presenter] * len(ids)),
             title="Neurons at the last token",
             x_axis_label="activation after the nonlinearity",
@@ -182,6 +183,10 @@ class RecallSection(Section):
         # the bars sit on the labels, so the axis follows too.
         _set_factors(self.neuron_fig.y_range, list(reversed(neurons["neuron"])))
         self.neurons.data = neurons
+        # Python sets the axis with the bars: an auto range would be computed
+        # in the browser and sent back, one more message per step.
+        lo, hi = activation_range(neurons["activation"])
+        self.neuron_fig.x_range.update(start=lo, end=hi)
         self.sports.data = sport_data(self.model, run)
         _set_factors(self.readout_fig.x_range, self._x_factors(run))
         _set_factors(self.readout_fig.y_range, self._y_factors(run))
@@ -206,6 +211,14 @@ class RecallSection(Section):
             bokeh(self.readout_fig),
         ]
         return self.layout(prose, [self.name_input], figures)
+
+
+def activation_range(values: list[float]) -> tuple[float, float]:
+    """The neuron chart's x extent: the bars (from 0) plus 5% each side, as
+    Bokeh's automatic range would draw it."""
+    lo, hi = min(0.0, *values), max(0.0, *values)
+    pad = 0.05 * ((hi - lo) or 1.0)
+    return lo - pad, hi + pad
 
 
 def _set_factors(rng: FactorRange, factors: list) -> None:

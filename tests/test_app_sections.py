@@ -355,6 +355,10 @@ def test_recall_axis_follows_relabelled_neurons() -> None:
     ids = sec.neurons.data["neuron"]
     assert "Michael Phelps" in ids[0]
     assert list(sec.neuron_fig.y_range.factors) == list(reversed(ids))
+    # The x axis is set from Python (no range computed and echoed by the browser).
+    top = max(sec.neurons.data["activation"])
+    assert sec.neuron_fig.x_range.end == pytest.approx(top * 1.05)
+    assert sec.neuron_fig.x_range.start == pytest.approx(-0.05 * top)
 
 
 def test_edit_legend_names_every_colour() -> None:

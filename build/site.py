@@ -46,8 +46,10 @@ TRIM_KEEP = ("panel/dist/css/", f"bokeh/_sri/{V.BOKEH_VERSION}.json")
 # Stylesheet folders Panel links to from inside the document at run time.
 PANEL_RUNTIME_CSS = ("css", "bundled/theme")
 # Resources Panel lists for every page that this one never uses: the ES module
-# shim (for ReactiveESM components) loads blob: scripts, which our CSP forbids.
-SKIP_JS = ("es-module-shims",)
+# shim (for ReactiveESM components) loads blob: scripts, which our CSP forbids;
+# Bokeh's WebGL bundle (190 kB) serves only figures with output_backend="webgl"
+# (the build refuses such a figure while it is skipped).
+SKIP_JS = ("es-module-shims", "bokeh-gl")
 
 
 def _site_packages() -> Path:
@@ -188,6 +190,8 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
         build_app().server_doc(document)
         state._on_load(None)
     docs_json, render_items = standalone_docs_json_and_render_items(document)
+    if "bokeh-gl" in SKIP_JS and '"webgl"' in json.dumps(docs_json, default=str):
+        raise RuntimeError("a figure uses output_backend='webgl': stop skipping bokeh-gl")
     item = render_items[0].to_json()
     roots = "\n".join(
         f'<div id="{elid}" data-root-id="{rid}" style="display: contents;"></div>'

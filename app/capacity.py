@@ -23,6 +23,7 @@ from app.common import (
     ACCENT,
     FIRE,
     QUIET,
+    Loop,
     Section,
     bokeh,
     fig,
@@ -71,7 +72,7 @@ class CapacitySection(Section):
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width",
                                        css_classes=["wfl-capacity-status"])
         self.trainer: Trainer | None = None
-        self._cb = None
+        self.loop = Loop(self.train, self.stop, self._step, PERIOD_MS, self.say, "Training")
         self.history = ColumnDataSource({"step": [], "accuracy": [], "false_alarms": []})
         self.heat = ColumnDataSource({"fact": [], "sport": [], "value": []})
 
@@ -192,30 +193,17 @@ class CapacitySection(Section):
             "value": np.clip(r, 0, None).ravel().tolist(),
         }
 
-    def _tick(self) -> None:
-        try:
-            m = self.train_steps(STEPS_PER_TICK, TICK_BUDGET_S)
-        except Exception as err:  # noqa: BLE001 - stop, say why, keep the page
-            self._on_stop()
-            self.say(f"Training stopped: {str(err)[:160]}")
-            return
-        if m["step"] >= MAX_STEPS:
-            self._on_stop()
+    def _step(self) -> bool:
+        return self.train_steps(STEPS_PER_TICK, TICK_BUDGET_S)["step"] >= MAX_STEPS
 
     def _on_train(self, _event=None) -> None:
         self.say()
         if self.trainer is None or self.trainer.steps >= MAX_STEPS:
             self._reset()
-        self.train.disabled = True
-        self.stop.disabled = False
-        self._cb = pn.state.add_periodic_callback(self._tick, period=PERIOD_MS)
+        self.loop.start()
 
     def _on_stop(self, _event=None) -> None:
-        if self._cb is not None:
-            self._cb.stop()
-            self._cb = None
-        self.train.disabled = False
-        self.stop.disabled = True
+        self.loop.stop()
 
     def panel(self) -> pn.viewable.Viewable:
         prose = (

@@ -214,6 +214,50 @@ def unit_vec(v: np.ndarray) -> np.ndarray:
     return v / n if n > 1e-12 else np.zeros_like(v)
 
 
+# -- loops -----------------------------------------------------------------------------------
+class Loop:
+    """A stoppable loop on Panel's periodic callback, with its Start/Stop buttons.
+
+    Training (section 5) and packing (section 7) run a few steps per tick so
+    the page stays responsive between ticks. `step()` does one tick's work and
+    returns True when the loop is finished; an exception stops the loop and
+    becomes a message via `say`, never a traceback.
+    """
+
+    def __init__(self, start: pn.widgets.Button, stop: pn.widgets.Button,
+                 step: Callable[[], bool], period_ms: int, say: Callable[[str], None],
+                 what: str) -> None:
+        self.start_button, self.stop_button = start, stop
+        self.step, self.period_ms, self.say, self.what = step, period_ms, say, what
+        self._cb: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._cb is not None
+
+    def start(self) -> None:
+        self.start_button.disabled = True
+        self.stop_button.disabled = False
+        self._cb = pn.state.add_periodic_callback(self.tick, period=self.period_ms)
+
+    def stop(self) -> None:
+        if self._cb is not None:
+            self._cb.stop()
+            self._cb = None
+        self.start_button.disabled = False
+        self.stop_button.disabled = True
+
+    def tick(self) -> None:
+        try:
+            finished = self.step()
+        except Exception as err:  # noqa: BLE001 - stop, say why, keep the page
+            self.stop()
+            self.say(f"{self.what} stopped: {str(err)[:160]}")
+            return
+        if finished:
+            self.stop()
+
+
 # -- sections ------------------------------------------------------------------------------
 class Section:
     """Base for a section: a message box and a guard for callbacks.

@@ -17,7 +17,7 @@ import numpy as np
 import panel as pn
 from bokeh.models import BoxAnnotation, ColumnDataSource, Span
 
-from app.common import ACCENT, BAD, FIRE, QUIET, Section, bokeh, fig, legend_style, num
+from app.common import ACCENT, BAD, FIRE, QUIET, Loop, Section, bokeh, fig, legend_style, num
 from app.state import AppState
 from toycore import superposition as sp
 
@@ -75,7 +75,7 @@ class SuperpositionSection(Section):
         self.reference_text = pn.pane.Markdown("", sizing_mode="stretch_width",
                                                css_classes=["wfl-superposition-reference"])
         self.packer: sp.Packer | None = None
-        self._cb = None
+        self.loop = Loop(self.pack, self.stop, self._step, PERIOD_MS, self.say, "Packing")
         empty = {"left": [], "right": [], "top": [], "share": []}
         self.full = ColumnDataSource(dict(empty))
         self.full_before = ColumnDataSource(dict(empty))
@@ -212,28 +212,16 @@ class SuperpositionSection(Section):
         )
 
     # -- buttons ---------------------------------------------------------------------------
-    def _tick(self) -> None:
-        try:
-            self.pack_steps(50, TICK_BUDGET_S)
-        except Exception as err:  # noqa: BLE001
-            self._on_stop()
-            self.say(f"Packing stopped: {str(err)[:160]}")
-            return
-        if self.packer.steps_done >= MAX_STEPS:
-            self._on_stop()
+    def _step(self) -> bool:
+        self.pack_steps(50, TICK_BUDGET_S)
+        return self.packer.steps_done >= MAX_STEPS
 
     def _on_pack(self, _event=None) -> None:
         self.say()
-        self.pack.disabled = True
-        self.stop.disabled = False
-        self._cb = pn.state.add_periodic_callback(self._tick, period=PERIOD_MS)
+        self.loop.start()
 
     def _on_stop(self, _event=None) -> None:
-        if self._cb is not None:
-            self._cb.stop()
-            self._cb = None
-        self.pack.disabled = False
-        self.stop.disabled = True
+        self.loop.stop()
 
     def panel(self) -> pn.viewable.Viewable:
         prose = (

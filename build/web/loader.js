@@ -81,18 +81,32 @@
   worker.queue = [];
   let patching = 0;
 
-  function sendChange(jsdoc, event) {
+  // Changes go to Python in batches: everything one browser task changes
+  // (a slider step sets `value` and `value_throttled` together) travels as
+  // one patch, and while Python is busy only the newest value of each
+  // attribute waits, so a dragged slider never queues stale positions.
+  let flushQueued = false;
+
+  function sendChange(event) {
     if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
-    if (worker.busy && event.model && event.attr) {
-      // Keep only the newest value per model attribute while Python is busy:
-      // a dragged slider should not queue every intermediate position.
+    if (event.model && event.attr) {
       worker.queue = worker.queue.filter((e) => !(e.model === event.model && e.attr === event.attr));
-      worker.queue.push(event);
-      return;
     }
+    worker.queue.push(event);
+    if (!worker.busy && !flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flushChanges);
+    }
+  }
+
+  function flushChanges() {
+    flushQueued = false;
+    if (worker.busy || !worker.queue.length) return;
+    const patch = worker.jsdoc.create_json_patch(worker.queue);
+    worker.queue = [];
     worker.busy = wfl.busy = true;
     wfl.patchesSent += 1;
-    worker.postMessage({ type: "patch", patch: jsdoc.create_json_patch([event]) });
+    worker.postMessage({ type: "patch", patch: patch });
   }
 
   // The live document usually equals the prerendered one model for model:
@@ -154,7 +168,7 @@
     worker.jsdoc = jsdoc;
     // Not enumerable, so JSON.stringify(window.wfl) stays cheap and acyclic.
     Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
-    jsdoc.on_change(sendChange.bind(null, jsdoc), false);
+    jsdoc.on_change(sendChange, false);
     worker.postMessage({ type: "rendered", resync });
   }
 
@@ -172,13 +186,10 @@
       setStatus("live", "Live: every control below now runs the toy model in your browser.");
       document.body.classList.add("wfl-live");
     } else if (msg.type === "idle") {
+      worker.busy = wfl.busy = false;
       if (worker.queue.length) {
-        const patch = worker.jsdoc.create_json_patch(worker.queue);
-        worker.queue = [];
-        wfl.patchesSent += 1;
-        worker.postMessage({ type: "patch", patch: patch });
+        flushChanges();
       } else {
-        worker.busy = wfl.busy = false;
         wfl.idleAt = performance.now();
       }
     } else if (msg.type === "patch") {

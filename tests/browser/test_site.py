@@ -244,7 +244,7 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
         time.sleep(0.3)
         w.wait_for("return !window.wfl.busy")
         after = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
-        # A noUiSlider step sends `value` and `value_throttled`; only the first
-        # changes the state, and all of what that change redraws comes back at once.
-        assert after[0] - before[0] <= 2
+        # A noUiSlider step sets `value` and `value_throttled` in one task: they
+        # go out as one patch, and all that the change redraws comes back as one.
+        assert after[0] - before[0] == 1, f"one step went out as {after[0] - before[0]} patches"
         assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"

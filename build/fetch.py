@@ -107,25 +107,34 @@ def fetch_official_wheels(core: Path) -> list[Path]:
     return [verify(out / f, sha) for f, sha in wanted.items()]
 
 
+def _wheel_for(folder: Path, name: str, version: str) -> Path | None:
+    """The cached wheel of `name`=`version`, whatever case or separator it uses."""
+    stem = name.replace("-", "_").lower()
+    for w in folder.glob("*.whl"):
+        parts = w.name.split("-")
+        if parts[0].replace(".", "_").lower() == stem and parts[1] == version:
+            return w
+    return None
+
+
 def fetch_pure_wheels() -> list[Path]:
     """Pure wheels from PyPI, pip checking every pinned hash (--require-hashes)."""
     out = cache_dir() / "pure"
     out.mkdir(exist_ok=True)
-    req = out / "requirements.txt"
-    req.write_text(
-        "".join(f"{n}=={v} --hash=sha256:{h}\n" for n, (v, h) in V.PURE_WHEELS.items())
-    )
-    have = {p.name.lower() for p in out.glob("*.whl")}
-    if len(have) < len(V.PURE_WHEELS):
+    missing = {n: vh for n, vh in V.PURE_WHEELS.items() if not _wheel_for(out, n, vh[0])}
+    if missing:
+        req = out / "requirements.txt"
+        req.write_text("".join(f"{n}=={v} --hash=sha256:{h}\n" for n, (v, h) in missing.items()))
         _pip(
             "download", "--no-deps", "--only-binary=:all:", "--python-version", V.PYODIDE_PYTHON,
             "--require-hashes", "-r", str(req), "-d", str(out),
         )
-    wheels = sorted(out.glob("*.whl"))
-    hashes = {h for _, h in V.PURE_WHEELS.values()}
-    for w in wheels:
-        if sha256(w) not in hashes:
-            raise VerificationError(f"{w.name} matches no pinned hash")
+    wheels = []
+    for name, (version, digest) in V.PURE_WHEELS.items():
+        w = _wheel_for(out, name, version)
+        if w is None:
+            raise RuntimeError(f"pip did not deliver {name}=={version}")
+        wheels.append(verify(w, digest))
     return wheels
 
 

@@ -38,8 +38,10 @@ PANEL_STATIC = "static/panel/"
 
 # Parts of the Panel and Bokeh wheels the browser never imports or reads.
 TRIM = {
-    "panel": ("panel/dist/", "panel/tests/", "panel/examples/", "panel/tests_pw/"),
-    "bokeh": ("bokeh/server/static/", "bokeh/sampledata/", "bokeh/_sri/"),
+    "panel": ("panel/dist/", "panel/tests/", "panel/examples/", "panel/tests_pw/",
+              "panel/command/"),
+    "bokeh": ("bokeh/server/static/", "bokeh/sampledata/", "bokeh/_sri/", "bokeh/sphinxext/",
+              "bokeh/command/", "bokeh/client/"),
 }
 # Bokeh reads its own release's SRI hashes at import time.
 TRIM_KEEP = ("panel/dist/css/", f"bokeh/_sri/{V.BOKEH_VERSION}.json")
@@ -121,6 +123,8 @@ def precompile_zip(src: Path, dst: Path) -> Path:
         for item in zin.infolist():
             data = zin.read(item.filename)
             name = item.filename
+            if name.endswith(".dist-info/RECORD"):
+                continue  # hashes of the sources we just replaced; nothing reads it here
             if name.endswith(".py"):
                 try:
                     data = _pyc_bytes(data, name)
@@ -169,14 +173,13 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
     Returns (roots html, docs json, js urls, css urls).
     """
     os.environ["PANEL_CDN_ROOT"] = SENTINEL + PANEL_STATIC
+    import bokeh.util.serialization
     from bokeh.document import Document
     from bokeh.embed.util import standalone_docs_json_and_render_items
+    from bokeh.settings import settings as bk_settings
     from panel.io.document import MockSessionContext
     from panel.io.resources import Resources, bundle_resources
     from panel.io.state import set_curdoc, state
-
-    import bokeh.util.serialization
-    from bokeh.settings import settings as bk_settings
 
     from app.main import build_app, first_model_id
 
@@ -288,12 +291,17 @@ def build_site(out: Path, pyc: bool = True) -> None:
         wheels[w.name.split("-")[0].lower()] = shutil.copy2(w, pyo / w.name) and pyo / w.name
     for w in pure:
         name = w.name.split("-")[0].lower().replace("_", "-")
+        if name not in V.RUNTIME_PACKAGES:
+            continue
         if name in TRIM:
             w = trim_wheel(w, Path(tempfile.mkdtemp()), TRIM[name])
         wheels[name] = ship(w, pyo / w.name)
     # Our own code stays as source: small, and readable in a worker traceback.
     wheels["where-facts-live"] = project_wheel(pyo)
     missing = set(V.RUNTIME_PACKAGES) - set(wheels)
+    extra = set(wheels) - set(V.RUNTIME_PACKAGES)
+    if extra:
+        raise RuntimeError(f"wheels shipped but never loaded: {sorted(extra)}")
     if missing:
         raise RuntimeError(f"runtime packages without a wheel: {sorted(missing)}")
     write_lock(core, wheels, pyo)

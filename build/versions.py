@@ -49,12 +49,6 @@ PURE_WHEELS: dict[str, tuple[str, str]] = {
     "packaging": ("24.2", "09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759"),
     "pyodide-http": ("0.2.1", "504f62904536a91049c12d0b9162ebaa187a84a3dd877e17c04fd9bf6ec3b68e"),
     "tqdm": ("4.66.2", "1ee4f8a893eb9bef51c6e35730cebf234d5d0b6bd112b0271e10ed7c24a02bd9"),
-    "typing-extensions": (
-        "4.11.0",
-        "c1f94d72897edaf4ce775bb7558d5b79d8126906a14ea5ed1635921406c0387a",
-    ),
-    "xyzservices": ("2024.4.0", "b83e48c5b776c9969fffcfff57b03d02b1b1cd6607a9d9c4e7f568b01ef47f4c"),
-    "narwhals": ("1.41.0", "d958336b40952e4c4b7aeef259a7074851da0800cf902186a58f2faeff97be02"),
 }
 
 # Bokeh needs PyYAML and Jinja2 needs MarkupSafe; both have pure-Python
@@ -67,19 +61,18 @@ PURE_FROM_SDIST: dict[str, tuple[str, str]] = {
 
 # What the page asks Pyodide to load, in order. Panel's Pyodide module imports
 # pandas only when pyodide-http is missing, so shipping pyodide-http (10 kB)
-# saves pandas, dateutil and pytz (about 6.5 MB).
+# saves pandas, dateutil and pytz (about 6.5 MB). narwhals, xyzservices and
+# typing-extensions are Bokeh/Panel requirements the page never imports
+# (tests/browser/test_site.py checks the worker's modules), so they do not ship.
 RUNTIME_PACKAGES = [
     "numpy",
     "packaging",
     "pyodide-http",
-    "typing-extensions",
     "param",
     "pyviz-comms",
     "markupsafe",
     "jinja2",
     "pyyaml",
-    "xyzservices",
-    "narwhals",
     "bokeh",
     "markdown",
     "mdurl",

@@ -176,6 +176,8 @@
     const msg = event.data;
     if (msg.type === "status") {
       setStatus(msg.stage, msg.msg);
+    } else if (msg.type === "modules") {
+      wfl.modules = msg.names;
     } else if (msg.type === "mark") {
       wfl.worker = wfl.worker || {};
       wfl.worker[msg.name] = msg.t;  // ms since the worker started booting

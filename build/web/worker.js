@@ -55,8 +55,12 @@ build_app(wfl_search).servable()
 wfl_mark("build_app")
 wfl_doc = await write_doc()
 wfl_mark("write_doc")
+import sys
+wfl_modules = sorted({m.split(".")[0] for m in sys.modules})
 wfl_doc
 `);
+  // Which top-level modules Python imported: tests check nothing unshipped is.
+  post({ type: "modules", names: pyodide.globals.get("wfl_modules").toJs() });
   post({ type: "render", docs_json, render_items, root_ids, t: performance.now() - t0 });
 }
 

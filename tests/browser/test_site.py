@@ -248,3 +248,20 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
         # go out as one patch, and all that the change redraws comes back as one.
         assert after[0] - before[0] == 1, f"one step went out as {after[0] - before[0]} patches"
         assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"
+
+
+def test_live_page_imports_only_what_ships(watched) -> None:
+    """Requirements we leave out of the site (build/versions.py) must stay unimported."""
+    from build import versions
+
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    modules = set(w.wait_for("return window.wfl.modules"))
+    assert {"panel", "bokeh", "numpy", "toycore", "app"} <= modules
+    never = {"pandas", "narwhals", "xyzservices", "typing_extensions", "tornado", "requests"}
+    assert not modules & never, f"imported but not shipped: {modules & never}"
+    served = w.page.evaluate(
+        "() => fetch('pyodide/pyodide-lock.json').then(r => r.json()).then(j => "
+        "Object.keys(j.packages))")
+    assert set(served) == set(versions.RUNTIME_PACKAGES)

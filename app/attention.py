@@ -19,12 +19,14 @@ from app.common import (
     BAD,
     FIRE,
     QUIET,
+    LiveText,
     Section,
     bokeh,
     fig,
     legend_style,
     model_for,
     num,
+    strong,
     update,
 )
 from app.state import AppState
@@ -80,8 +82,7 @@ class AttentionSection(Section):
         self.strength = pn.widgets.FloatSlider(
             label="Attention strength (how much of Michael is copied onto Jordan)",
             start=0, end=2, step=0.05, value=state.attn, sizing_mode="stretch_width")
-        self.answer = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                       css_classes=["wfl-attention-answer"])
+        self.answer = LiveText(state, "wfl-attention-answer")
         self.stages = ColumnDataSource({"cell": [], "value": [], "color": []})
 
         c = fig(state, height=330, x_range=(0, 2), y_range=(-0.3, 2.2),
@@ -133,11 +134,11 @@ class AttentionSection(Section):
         j = model.facts.index("Michael Jordan")
         post = float(run.cache["mlp.hook_post"][-1][j])
         zero = curves["ys"][0][0]
-        said = f"**{run.answer}**" if run.answer else "**nothing** (the model doesn't know)"
-        self.answer.object = (
-            f"At strength {num(self.state.attn)} the Michael Jordan neuron gives "
-            f"**{num(post)}** and the model answers {said}. With the head switched off "
-            f"(strength 0) the MLP sees only Jordan and the neuron gives {num(zero)}."
+        said = strong(run.answer) if run.answer else f"{strong('nothing')} (the model doesn't know)"
+        self.answer.html = (
+            f"<p>At strength {num(self.state.attn)} the Michael Jordan neuron gives "
+            f"{strong(num(post))} and the model answers {said}. With the head switched off "
+            f"(strength 0) the MLP sees only Jordan and the neuron gives {num(zero)}.</p>"
         )
         self.say()
 

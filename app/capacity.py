@@ -23,6 +23,7 @@ from app.common import (
     ACCENT,
     FIRE,
     QUIET,
+    LiveText,
     Loop,
     Section,
     bokeh,
@@ -31,6 +32,7 @@ from app.common import (
     model_for,
     num,
     page_bg,
+    strong,
     text_color,
 )
 from app.state import AppState
@@ -69,8 +71,7 @@ class CapacitySection(Section):
         self.train = pn.widgets.Button(label="Train", button_type="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", button_type="default", width=120,
                                       disabled=True)
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                       css_classes=["wfl-capacity-status"])
+        self.status = LiveText(state, "wfl-capacity-status")
         self.trainer: Trainer | None = None
         self.loop = Loop(self.train, self.stop, self._step, PERIOD_MS, self.say, "Training")
         self.history = ColumnDataSource({"step": [], "accuracy": [], "false_alarms": []})
@@ -132,9 +133,10 @@ class CapacitySection(Section):
 
     def _describe(self) -> None:
         s = self.state
-        self.status.object = (
-            f"{s.cap_facts} facts, {s.cap_neurons} neurons, untrained (random weights: "
-            f"step 0 below). Press **Train** to learn them (up to {MAX_STEPS} steps of Adam)."
+        self.status.html = (
+            f"<p>{s.cap_facts} facts, {s.cap_neurons} neurons, untrained (random weights: "
+            f"step 0 below). Press {strong('Train')} to learn them (up to {MAX_STEPS} steps "
+            "of Adam).</p>"
         )
 
     def _reset(self, *_events) -> None:
@@ -166,11 +168,11 @@ class CapacitySection(Section):
             m = t.step(1)
         self._draw(m)
         s = self.state
-        self.status.object = (
-            f"Step {int(m['step'])}: **{num(100 * m['accuracy'], 0)}%** of {len(t.facts)} "
-            f"facts recalled with {s.cap_neurons} neurons; {num(100 * m['false_alarms'], 0)}% "
-            f"of non-facts get a sport; largest leak onto a wrong sport "
-            f"{num(m['interference'])}."
+        self.status.html = (
+            f"<p>Step {int(m['step'])}: {strong(num(100 * m['accuracy'], 0) + '%')} of "
+            f"{len(t.facts)} facts recalled with {s.cap_neurons} neurons; "
+            f"{num(100 * m['false_alarms'], 0)}% of non-facts get a sport; largest leak onto "
+            f"a wrong sport {num(m['interference'])}.</p>"
         )
         return m
 

@@ -9,13 +9,15 @@ the same way, with a short sentence in the page and never a traceback.
 from __future__ import annotations
 
 import functools
+import html
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
 from bokeh.plotting import figure
 
 import toycore as tc
@@ -186,6 +188,66 @@ def big_text(state: AppState) -> list[str]:
     """Stylesheets for a Markdown pane: projector-size text in presenter mode."""
     return [":host { font-size: 20px; } p, li, td, th { font-size: 20px; }"] \
         if state.presenter else []
+
+
+# -- text that changes on every step ----------------------------------------------------
+# What Panel's Markdown pane's stylesheet does to the few tags live text uses
+# (bold, italics, a table), so a LiveText reads like the prose around it.
+LIVE_CSS = (
+    ":host { overflow-wrap: break-word; } "
+    "p { margin: 0.6em 0; } strong { font-weight: 600; } "
+    "table { border-collapse: collapse; margin: 0.6em 0; } "
+    "th, td { border: 1px solid; padding: 5px; text-align: left; } "
+    "th.n, td.n { text-align: right; }"
+)
+
+
+class LiveText:
+    """A line (or table) of text Python rewrites on a slider step or a keystroke.
+
+    A Bokeh Div holding HTML, wrapped once in a Bokeh pane. Setting `.html`
+    changes one string property: one small message, no re-parse. A Markdown
+    pane instead runs markdown-it and rebuilds its theme's stylesheet models
+    on every update, about half of a step's Python time. Static prose stays
+    Markdown. Build the HTML with `esc`/`strong` so typed text is escaped.
+    """
+
+    def __init__(self, state: AppState, css_class: str, visible: bool = True) -> None:
+        css = LIVE_CSS + (" :host { font-size: 20px; } p, li, td, th { font-size: 20px; }"
+                          if state.presenter else "")
+        self.div = Div(text="", css_classes=[css_class], sizing_mode="stretch_width",
+                       margin=(5, 10), disable_math=True, visible=visible,
+                       stylesheets=[InlineStyleSheet(css=css)])
+        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
+
+    @property
+    def html(self) -> str:
+        return self.div.text
+
+    @html.setter
+    def html(self, text: str) -> None:
+        if text != self.div.text:  # many steps leave the sentence as it was
+            self.div.text = text
+
+    @property
+    def text(self) -> str:
+        """The text without its tags (for tests and the console)."""
+        return html.unescape(_TAG.sub("", self.div.text))
+
+    def __panel__(self) -> pn.pane.Bokeh:
+        return self.pane
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def esc(text: object) -> str:
+    """Text for LiveText HTML: anything the reader typed goes through here."""
+    return html.escape(str(text), quote=False)
+
+
+def strong(text: object) -> str:
+    return f"<strong>{esc(text)}</strong>"
 
 
 def update(source: ColumnDataSource, data: dict[str, list]) -> None:

@@ -11,7 +11,21 @@ from __future__ import annotations
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange
 
-from app.common import ACCENT, BAD, FIRE, QUIET, Section, bokeh, fig, legend_style, model_for, num
+from app.common import (
+    ACCENT,
+    BAD,
+    FIRE,
+    QUIET,
+    LiveText,
+    Section,
+    bokeh,
+    esc,
+    fig,
+    legend_style,
+    model_for,
+    num,
+    strong,
+)
 from app.state import MAX_TEXT, AppState
 from toycore.edit import edit_fact
 
@@ -60,8 +74,7 @@ class EditSection(Section):
             restrict=False, case_sensitive=False, min_characters=1, sizing_mode="stretch_width")
         self.method = pn.widgets.RadioButtonGroup(label="How to edit", options=METHODS,
                                                   value=state.edit_method)
-        self.result = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                       css_classes=["wfl-edit-result"])
+        self.result = LiveText(state, "wfl-edit-result")
         names = [f.name for f in model.facts]
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
                                                        "color", "kind")})
@@ -95,7 +108,7 @@ class EditSection(Section):
             _, report = edit_fact(model, s.edit_person, s.edit_sport, s.edit_method)
         except (ValueError, KeyError) as err:
             self.say(str(err.args[0]) if err.args else "That edit is not possible.")
-            self.result.object = "No edit made."
+            self.result.html = "<p>No edit made.</p>"
             self.facts.data = {k: [] for k in self.facts.data}
             return
         self.say()
@@ -108,13 +121,13 @@ class EditSection(Section):
         how = {"column": "the column of", "rank_one": "a rank-one change to"}[report["method"]]
         neurons = ", ".join(map(str, report["neurons"])) or "none"
         verdict = "now answers" if report["success"] else "still does not answer"
-        self.result.object = (
-            f"{report['fact']} was **{report['old_sport'] or 'unknown'}**; after {how} "
-            f"neuron(s) {neurons} the model {verdict} **{report['new_sport']}** "
+        self.result.html = (
+            f"<p>{esc(report['fact'])} was {strong(report['old_sport'] or 'unknown')}; after "
+            f"{how} neuron(s) {neurons} the model {verdict} {strong(report['new_sport'])} "
             f"(read-out {num(report['target_after'])}). Other facts that moved: "
-            f"**{len(moved)}** of {len(report['others'])} (largest shift "
+            f"{strong(len(moved))} of {len(report['others'])} (largest shift "
             f"{num(report['max_shift_others'], 3)}); answers changed: "
-            f"**{', '.join(changed) if changed else 'none'}**."
+            f"{strong(', '.join(changed) if changed else 'none')}.</p>"
         )
 
     def panel(self) -> pn.viewable.Viewable:

@@ -17,11 +17,13 @@ from app.common import (
     ACCENT,
     ANGLE_PAIRS,
     FIRE,
+    LiveText,
     Section,
     bokeh,
     fig,
     model_for,
     num,
+    strong,
     text_color,
     update,
 )
@@ -84,8 +86,7 @@ class EmbeddingSection(Section):
         self.cos = ColumnDataSource(cosine_data(model))
         data, _, _ = leak_data(model)
         self.leak = ColumnDataSource(data)
-        self.summary = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                        css_classes=["wfl-embedding-summary"])
+        self.summary = LiveText(state, "wfl-embedding-summary")
 
         h = fig(state, height=380, x_range=FactorRange(*NAMES), y_range=FactorRange(
             *reversed(NAMES)), title="Cosine between directions")
@@ -140,12 +141,13 @@ class EmbeddingSection(Section):
         e = model.embedding
         c_jp = float(e.vec("Jordan") @ e.vec("Phelps"))
         c_ma = float(e.vec("Michael") @ e.vec("Alexis"))
-        self.summary.object = (
-            f"cos(Jordan, Phelps) = **{num(c_jp)}**, so the Michael Jordan neuron gives "
-            f"Michael Phelps **{num(float(neuron[1]))}** "
+        self.summary.html = (
+            f"<p>cos(Jordan, Phelps) = {strong(num(c_jp))}, so the Michael Jordan neuron gives "
+            f"Michael Phelps {strong(num(float(neuron[1])))} "
             f"(it writes {num(float(written[1]))} along basketball). "
-            f"cos(Michael, Alexis) = **{num(c_ma)}**: Alexis Jordan gets "
-            f"**{num(float(neuron[2]))}**. Michael Jordan himself: {num(float(neuron[0]))}."
+            f"cos(Michael, Alexis) = {strong(num(c_ma))}: Alexis Jordan gets "
+            f"{strong(num(float(neuron[2])))}. Michael Jordan himself: "
+            f"{num(float(neuron[0]))}.</p>"
         )
         self.say()
 

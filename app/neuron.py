@@ -18,8 +18,10 @@ from app.common import (
     ACCENT,
     FIRE,
     QUIET,
+    LiveText,
     Section,
     bokeh,
+    esc,
     fig,
     legend_style,
     model_for,
@@ -28,6 +30,7 @@ from app.common import (
     other_first,
     other_last,
     page_bg,
+    strong,
     text_color,
 )
 from app.state import AppState
@@ -116,8 +119,7 @@ class NeuronSection(Section):
         self.bars = ColumnDataSource({k: [] for k in ("name", "pre", "post", "color")})
         self.writes = ColumnDataSource({"sport": list(model.sports),
                                         "value": [0.0] * len(model.sports)})
-        self.prose = pn.pane.Markdown("", sizing_mode="stretch_width", visible=state.prose,
-                                      css_classes=["wfl-neuron-table"])
+        self.prose = LiveText(state, "wfl-neuron-table", visible=state.prose)
         self._labels: tuple = ()  # what the slider labels currently name
         self._curve_of = ""  # the activation the curve was drawn for
         self._build_figures(model)
@@ -262,7 +264,7 @@ class NeuronSection(Section):
         sports = model.sports
         self.writes.data = {"sport": list(sports),
                             "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()}
-        self.prose.object = self._prose(model, fact, pre_j, post_j, names)
+        self.prose.html = self._prose(model, fact, pre_j, post_j, names)
         self.say()
 
     def _prose(self, model: tc.ToyModel, fact: tc.Fact, pre: np.ndarray, post: np.ndarray,
@@ -270,21 +272,24 @@ class NeuronSection(Section):
         s = self.state
         b = float(model.mlp.b_up[s.neuron])
         act = {"relu": "ReLU", "gelu": "GELU", "gelu_tanh": "GELU"}[model.cfg.activation]
-        lines = [f"| name | row · x | + bias | after {act} |", "|---|---:|---:|---:|"]
-        for n, p, q in zip(names, pre, post, strict=True):
-            lines.append(f"| {n} | {num(p - b)} | {num(p)} | **{num(q)}** |")
+        head = ("<tr><th>name</th><th class='n'>row · x</th><th class='n'>+ bias</th>"
+                f"<th class='n'>after {act}</th></tr>")
+        rows = "".join(
+            f"<tr><td>{esc(n)}</td><td class='n'>{num(p - b)}</td><td class='n'>{num(p)}</td>"
+            f"<td class='n'>{strong(num(q))}</td></tr>"
+            for n, p, q in zip(names, pre, post, strict=True))
         top = model.sports[int(np.argmax(model.embedding.matrix(model.sports)
                                          @ model.mlp.W_down[:, s.neuron]))]
         edge = -float(pre[1] - b)  # the bias at which the half match reaches 0
-        gate = (f"The bias is above {num(edge)}, so the half match {names[1]} gets a "
+        gate = (f"The bias is above {num(edge)}, so the half match {esc(names[1])} gets a "
                 f"positive activation too." if b > edge + 1e-9 else
-                f"Drag the bias above {num(edge)} and the half match {names[1]} gets a "
+                f"Drag the bias above {num(edge)} and the half match {esc(names[1])} gets a "
                 f"positive activation too.")
         return (
-            f"Neuron {s.neuron}'s row asks *is this {fact.first} and {fact.last}?* "
-            f"Its dot product with the vector at the last name, plus its bias "
-            f"{num(b)}, goes through {act}; when it fires, its column adds mostly "
-            f"**{top}**. {gate}\n\n" + "\n".join(lines)
+            f"<p>Neuron {s.neuron}'s row asks <em>is this {esc(fact.first)} and "
+            f"{esc(fact.last)}?</em> Its dot product with the vector at the last name, plus "
+            f"its bias {num(b)}, goes through {act}; when it fires, its column adds mostly "
+            f"{strong(top)}. {gate}</p><table><thead>{head}</thead><tbody>{rows}</tbody></table>"
         )
 
     def panel(self) -> pn.viewable.Viewable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
 
-from app.common import FIRE, QUIET, Section, bokeh, fig, num, text_color
+from app.common import FIRE, QUIET, LiveText, Section, bokeh, fig, num, strong, text_color
 from app.state import AppState
 from toycore.params import PRESETS, ModelShape, count, lesson_formula
 
@@ -85,8 +85,7 @@ class ParamsSection(Section):
             for f, (key, label) in FIELDS.items()}
         self.flags = {f: pn.widgets.Checkbox(label=label, value=getattr(state, key))
                       for f, (key, label) in FLAGS.items()}
-        self.total = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                      css_classes=["wfl-params-total"])
+        self.total = LiveText(state, "wfl-params-total")
         self.gpt3 = pn.pane.Markdown(gpt3_summary(), sizing_mode="stretch_width",
                                      css_classes=["wfl-params-gpt3"])
         self.rows = ColumnDataSource({"part": [], "count": [], "label": [], "color": []})
@@ -163,10 +162,10 @@ class ParamsSection(Section):
             "color": [FIRE if label.startswith("MLP") else QUIET for label, _ in rows],
         }
         self.fig.x_range.end = max(c for _, c in rows) * 1.35 or 1
-        self.total.object = (
-            f"Total: **{b.total:,}** parameters. MLP blocks: **{b.mlp:,}** "
-            f"({num(100 * b.mlp_share, 1)}%), {b.mlp_per_layer:,} per layer. "
-            f"Attention: {b.attention:,} ({num(100 * b.attention_share, 1)}%)."
+        self.total.html = (
+            f"<p>Total: {strong(f'{b.total:,}')} parameters. MLP blocks: "
+            f"{strong(f'{b.mlp:,}')} ({num(100 * b.mlp_share, 1)}%), {b.mlp_per_layer:,} per "
+            f"layer. Attention: {b.attention:,} ({num(100 * b.attention_share, 1)}%).</p>"
         )
 
     def panel(self) -> pn.viewable.Viewable:

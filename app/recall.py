@@ -11,7 +11,19 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
 
 import toycore as tc
-from app.common import FIRE, QUIET, Section, big_text, bokeh, fig, model_for, num, text_color
+from app.common import (
+    FIRE,
+    QUIET,
+    LiveText,
+    Section,
+    bokeh,
+    esc,
+    fig,
+    model_for,
+    num,
+    strong,
+    text_color,
+)
 from app.state import AppState
 
 READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
@@ -76,15 +88,17 @@ def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
 
 
 def answer_text(run: tc.Run) -> str:
-    """The sentence under the name box; every value in it comes from the run."""
+    """The sentence under the name box, as HTML (typed words escaped); every
+    value in it comes from the run."""
     if not run.ok:
-        return f"**{run.error}**"
-    who = " ".join(run.tokens)
+        return f"<p>{strong(run.error)}</p>"
+    who = esc(" ".join(run.tokens))
     unknown = [t for t, u in zip(run.tokens, run.unknown, strict=True) if u]
-    note = f" (the model has never seen {', '.join(unknown)})" if unknown else ""
+    note = f" (the model has never seen {esc(', '.join(unknown))})" if unknown else ""
     if run.answer is None:
-        return f"{who}{note}: no neuron fires, so the MLP adds nothing. The model doesn't know."
-    return f"{who}{note} → **{run.answer}**"
+        return (f"<p>{who}{note}: no neuron fires, so the MLP adds nothing. "
+                "The model doesn't know.</p>")
+    return f"<p>{who}{note} → {strong(run.answer)}</p>"
 
 
 class RecallSection(Section):
@@ -108,13 +122,12 @@ class RecallSection(Section):
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
             stylesheets=[PRESENTER_INPUT] if state.presenter else [],
         )
-        self.answer = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["wfl-answer"],
-                                       stylesheets=big_text(state))
+        self.answer = LiveText(state, "wfl-answer")
         run = model.run(state.person)
         self.neurons = ColumnDataSource(neuron_data(model, run))
         self.sports = ColumnDataSource(sport_data(model, run))
         self.readout = ColumnDataSource(readout_data(model, run))
-        self.answer.object = answer_text(run)
+        self.answer.html = answer_text(run)
 
         ids = self.neurons.data["neuron"]
         nf = fig(
@@ -191,7 +204,7 @@ class RecallSection(Section):
         _set_factors(self.readout_fig.x_range, self._x_factors(run))
         _set_factors(self.readout_fig.y_range, self._y_factors(run))
         self.readout.data = readout_data(self.model, run)
-        self.answer.object = answer_text(run)
+        self.answer.html = answer_text(run)
         self.say()
 
     def panel(self) -> pn.viewable.Viewable:

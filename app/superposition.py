@@ -17,7 +17,20 @@ import numpy as np
 import panel as pn
 from bokeh.models import BoxAnnotation, ColumnDataSource, Span
 
-from app.common import ACCENT, BAD, FIRE, QUIET, Loop, Section, bokeh, fig, legend_style, num
+from app.common import (
+    ACCENT,
+    BAD,
+    FIRE,
+    QUIET,
+    LiveText,
+    Loop,
+    Section,
+    bokeh,
+    fig,
+    legend_style,
+    num,
+    strong,
+)
 from app.state import AppState
 from toycore import superposition as sp
 
@@ -70,8 +83,7 @@ class SuperpositionSection(Section):
         self.stop = pn.widgets.Button(label="Stop", width=120, disabled=True)
         self.reset = pn.widgets.Button(label="New random vectors", button_type="light",
                                        width=180)
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                       css_classes=["wfl-superposition-status"])
+        self.status = LiveText(state, "wfl-superposition-status")
         self.reference_text = pn.pane.Markdown("", sizing_mode="stretch_width",
                                                css_classes=["wfl-superposition-reference"])
         self.packer: sp.Packer | None = None
@@ -176,14 +188,14 @@ class SuperpositionSection(Section):
         cap = sp.max_vectors_within(s.sp_d, 89.0, 91.0)
         cap_text = "no limit from this bound" if math.isinf(cap) else f"at most {cap:,.0f}"
         steps = self.packer.steps_done if self.packer else 0
-        self.status.object = (
-            f"Step {steps}: **{num(100 * st['fraction_in'], 1)}%** of the "
+        self.status.html = (
+            f"<p>Step {steps}: {strong(num(100 * st['fraction_in'], 1) + '%')} of the "
             f"{st['pairs']:,} pairs lie in 89–91°, {num(100 * st['fraction_in_wide'], 1)}% in "
             f"80–100°, {num(100 * st['near_parallel_fraction'], 2)}% within 10° of parallel. "
-            f"RMS distance from 90°: **{num(st['rms_deviation_deg'], 1)}°**; RMS |cos| "
-            f"{num(st['rms_cos'], 3)}, which the Welch bound says cannot go below "
-            f"**{num(wb, 3)}** for {s.sp_n:,} vectors in {s.sp_d} dimensions. All pairs in "
-            f"89–91° fit {cap_text} vectors in {s.sp_d} dimensions."
+            f"RMS distance from 90°: {strong(num(st['rms_deviation_deg'], 1) + '°')}; RMS "
+            f"|cos| {num(st['rms_cos'], 3)}, which the Welch bound says cannot go below "
+            f"{strong(num(wb, 3))} for {s.sp_n:,} vectors in {s.sp_d} dimensions. All pairs "
+            f"in 89–91° fit {cap_text} vectors in {s.sp_d} dimensions.</p>"
         )
 
     def _load_reference(self) -> None:

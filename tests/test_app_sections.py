@@ -134,7 +134,7 @@ def test_recall_readout_matches_dot_products() -> None:
             i = next(k for k in range(len(d["name"])) if d["stage"][k] == stage
                      and d["pos"][k] == "2: Phelps" and d["name"][k] == name)
             assert d["value"][i] == pytest.approx(float(x @ direction))
-    assert "swimming" in sec.answer.object
+    assert "swimming" in sec.answer.text
 
 
 def test_recall_follows_neuron_edits() -> None:
@@ -144,9 +144,34 @@ def test_recall_follows_neuron_edits() -> None:
     sec = RecallSection(state)
     state.bias = -2.5  # the Michael Jordan neuron can no longer fire
     assert sec.neurons.data["activation"][0] == 0.0
-    assert "doesn't know" in sec.answer.object
+    assert "doesn't know" in sec.answer.text
     sec.name_input.value = ""
-    assert "Type a name" in sec.answer.object
+    assert "Type a name" in sec.answer.text
+
+
+def test_typed_text_is_escaped_in_the_answer() -> None:
+    from app.recall import RecallSection
+
+    state = AppState()
+    sec = RecallSection(state)
+    sec.name_input.value = "Michael <b>Jordan</b> & <script>x</script>"
+    assert "<script>" not in sec.answer.html and "<b>" not in sec.answer.html
+    assert "&lt;/script" in sec.answer.html and "</script" in sec.answer.text
+
+
+def test_live_text_keeps_its_css_class_and_skips_equal_updates() -> None:
+    from app.neuron import NeuronSection
+
+    state = AppState()
+    sec = NeuronSection(state)
+    assert "wfl-neuron-table" in sec.prose.div.css_classes
+    assert "<table>" in sec.prose.html and "Michael Jordan" in sec.prose.text
+    seen = []
+    sec.prose.div.on_change("text", lambda attr, old, new: seen.append(new))
+    state.col_alt = 0.5  # changes a figure, not the table
+    assert seen == []
+    state.bias = -0.5
+    assert len(seen) == 1 and "-0.50" in sec.prose.text
 
 
 # -- section 3 ---------------------------------------------------------------------
@@ -163,7 +188,7 @@ def test_embedding_angle_leaks_through_the_gate() -> None:
     # Michael Phelps against the Michael + Jordan row: 1 + cos(60°) - 1 = 0.5.
     assert leak[("Michael Phelps", "neuron fires")] == pytest.approx(0.5)
     assert leak[("Michael Jordan", "neuron fires")] == pytest.approx(1.0)
-    assert "0.50" in sec.summary.object
+    assert "0.50" in sec.summary.text
 
 
 # -- section 4 ---------------------------------------------------------------------
@@ -180,7 +205,7 @@ def test_attention_strength() -> None:
     assert st[("Michael", "embedding")] == pytest.approx(0.0)
     assert st[("basketball", "after the MLP")] == pytest.approx(0.5)  # relu(1.5 - 1)
     sec.strength.value = 0.0
-    assert "nothing" in sec.answer.object
+    assert "nothing" in sec.answer.text
 
 
 # -- section 6 ---------------------------------------------------------------------
@@ -193,7 +218,7 @@ def test_edit_moves_only_the_target_until_names_tilt() -> None:
     i = d["name"].index("Michael Jordan")
     assert d["before"][i] == pytest.approx(1.0) and d["after"][i] == pytest.approx(0.0)
     assert sum(s > 1e-9 for s in d["shift"]) == 1
-    assert "golf" in sec.result.object
+    assert "golf" in sec.result.text
     state.angle_jp = 60  # Michael Jordan now also fires the Michael Phelps neuron
     d = sec.facts.data
     moved = [n for n, s in zip(d["name"], d["shift"], strict=True) if s > 1e-9]
@@ -211,7 +236,7 @@ def test_edit_bad_input() -> None:
     assert sec.message.visible
     sec.sport.value = "chess"
     sec.method.value = "rank_one"
-    assert not sec.message.visible and "chess" in sec.result.object
+    assert not sec.message.visible and "chess" in sec.result.text
 
 
 # -- section 8 ---------------------------------------------------------------------
@@ -262,7 +287,7 @@ def test_capacity_training_raises_accuracy() -> None:
     ok = [t.sports[int(np.argmax(row))] == f.sport and row.max() >= 0.5
           for row, f in zip(r, facts, strict=True)]
     assert sec.history.data["accuracy"][-1] == pytest.approx(np.mean(ok))
-    assert f"{round(100 * np.mean(ok))}%" in sec.status.object
+    assert f"{round(100 * np.mean(ok))}%" in sec.status.text
     state.cap_neurons = 5  # new sizes drop the old run
     assert sec.trainer.steps == 0 and sec.history.data["step"] == [0.0]
 
@@ -313,7 +338,7 @@ def test_superposition_histograms_and_bound() -> None:
     np.testing.assert_allclose(sec.full_before.data["share"], counts / len(ang), atol=1e-12)
     welch = math.sqrt((50 - 10) / (10 * 49))
     assert sec.welch_hi.location == pytest.approx(90 + math.degrees(math.asin(welch)))
-    assert f"{welch:.3f}" in sec.status.object
+    assert f"{welch:.3f}" in sec.status.text
     before = np.mean((ang >= 89) & (ang <= 91))
     sec.pack_steps(60)
     w = sec.packer.vectors.astype(float)
@@ -321,7 +346,7 @@ def test_superposition_histograms_and_bound() -> None:
     ang2 = np.degrees(np.arccos(np.clip((w @ w.T)[np.triu_indices(50, 1)], -1, 1)))
     after = np.mean((ang2 >= 89) & (ang2 <= 91))
     assert after > before
-    assert f"{100 * after:.1f}%" in sec.status.object
+    assert f"{100 * after:.1f}%" in sec.status.text
     assert sec.ref_after.data["share"] and "10,000" in sec.reference_text.object
 
 
@@ -334,7 +359,7 @@ def test_clearing_the_name_box_shows_the_empty_text_message() -> None:
     recall = app.wfl_sections["recall"]
     recall.name_input.value_input = ""
     assert app.wfl_state.person == ""
-    assert tc.ToyModel.default().run("").error in recall.answer.object
+    assert tc.ToyModel.default().run("").error in recall.answer.text
 
 
 def test_no_component_needs_eval() -> None:
@@ -371,7 +396,8 @@ def test_edit_legend_names_every_colour() -> None:
     by_label = {label: color for label, color in KINDS.values()}
     assert all(by_label[k] == c for k, c in zip(d["kind"], d["color"], strict=True))
     assert d["kind"][d["name"].index("Michael Jordan")] == "after: the edited fact"
-    changed = set(sec.result.object.split("answers changed: **")[1].split("**")[0].split(", "))
+    changed = set(sec.result.html.split("answers changed: <strong>")[1]
+                  .split("</strong>")[0].split(", "))
     for name, kind in zip(d["name"], d["kind"], strict=True):
         if name != "Michael Jordan":
             assert (kind == "after: answer changed") == (name in changed)

@@ -45,6 +45,7 @@
     }
     return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then((all) => {
       wfl.marks.prerendered = performance.now();
+      labelSoon();
       // A snapshot with sections hidden for an embed is not what Python builds.
       if (!hidden) prerenderedDoc = [...all[0].roots.values()][0].model.document;
     });
@@ -61,6 +62,44 @@
     for (const v of Object.values(node)) {
       if (v && typeof v === "object") hideUnshown(v);
     }
+  }
+
+  // Panel's sliders (noUiSlider handles) and checkboxes render without an
+  // accessible name: the visible label sits beside them, unlinked, inside a
+  // shadow root. Name each control after the label a reader sees; labels
+  // can change (a neuron's sliders are named after its names), so this runs
+  // again, when the page is idle, after every patch from Python.
+  function* shadowRoots(root) {
+    yield root;
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot) yield* shadowRoots(el.shadowRoot);
+    }
+  }
+
+  function labelControls() {
+    for (const root of shadowRoots(document)) {
+      for (const handle of root.querySelectorAll(".noUi-handle[role=slider]")) {
+        const group = handle.closest(".bk-input-group");
+        const title = group && group.querySelector(".bk-slider-title");
+        const text = title && title.firstChild && title.firstChild.textContent.replace(/:\s*$/, "");
+        if (text && handle.getAttribute("aria-label") !== text) handle.setAttribute("aria-label", text);
+      }
+      for (const box of root.querySelectorAll("input[type=checkbox]")) {
+        const label = box.nextElementSibling;
+        const text = label && label.classList.contains("bk-label") && label.textContent.trim();
+        if (text && box.getAttribute("aria-label") !== text) box.setAttribute("aria-label", text);
+      }
+    }
+    wfl.labelledAt = performance.now();
+  }
+
+  let labelQueued = false;
+  function labelSoon() {
+    if (labelQueued) return;
+    labelQueued = true;
+    const run = () => { labelQueued = false; labelControls(); };
+    if (window.requestIdleCallback) requestIdleCallback(run, { timeout: 500 });
+    else setTimeout(run, 50);
   }
 
   // The address bar always holds the current state (Python writes it), so
@@ -184,6 +223,7 @@
     } else if (msg.type === "render") {
       await render(msg);
     } else if (msg.type === "live") {
+      labelSoon();
       wfl.live = true;
       setStatus("live", "Live: every control below now runs the toy model in your browser.");
       document.body.classList.add("wfl-live");
@@ -202,6 +242,7 @@
       } finally {
         patching -= 1;
       }
+      labelSoon();
     } else if (msg.type === "error") {
       wfl.errors.push(msg.msg);
       console.error("[python worker]", msg.msg);

@@ -265,3 +265,26 @@ def test_live_page_imports_only_what_ships(watched) -> None:
         "() => fetch('pyodide/pyodide-lock.json').then(r => r.json()).then(j => "
         "Object.keys(j.packages))")
     assert set(served) == set(versions.RUNTIME_PACKAGES)
+
+
+CONTROL = re.compile(r"\s*- (slider|checkbox|textbox|combobox|button|radio|spinbutton)\b")
+
+
+def test_every_control_has_an_accessible_name_and_takes_focus(watched) -> None:
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    w.wait_for("return window.wfl.labelledAt > window.wfl.marks.live")
+    snapshot = w.page.locator("body").aria_snapshot()
+    controls = [ln.strip() for ln in snapshot.splitlines()
+                if CONTROL.match(ln)]
+    assert len(controls) > 30, "the page has its controls"
+    unnamed = [c for c in controls if not re.match(r'- \w+ "[^"]+"', c)]
+    assert not unnamed, f"controls without an accessible name: {unnamed}"
+    # The slider is reachable by its visible label, and moves from the keyboard.
+    bias = w.page.get_by_role("slider", name="Bias (threshold)")
+    before = bias.get_attribute("aria-valuenow")
+    bias.focus()
+    bias.press("ArrowLeft")
+    w.wait_for("return !window.wfl.busy")
+    assert bias.get_attribute("aria-valuenow") != before

@@ -195,10 +195,9 @@ def big_text(state: AppState) -> list[str]:
 # (bold, italics, a table), so a LiveText reads like the prose around it.
 LIVE_CSS = (
     ":host { overflow-wrap: break-word; } "
-    "p { margin: 0.6em 0; } strong { font-weight: 600; } "
-    "table { border-collapse: collapse; margin: 0.6em 0; } "
-    "th, td { border: 1px solid; padding: 5px; text-align: left; } "
-    "th.n, td.n { text-align: right; }"
+    "p { margin: 1em 0; } strong { font-weight: 600; } "
+    "table { border-collapse: collapse; margin: 1em 0; } "
+    "th, td { border: 1px solid; padding: 5px; } th.n, td.n { text-align: right; }"
 )
 
 

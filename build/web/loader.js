@@ -1,5 +1,6 @@
-// The page side: shows the prerendered explorable at once, starts the Python
-// worker, then swaps in the live document and relays patches both ways.
+// The page side: shows the prerendered explorable at once, then links it (or,
+// if it differs, a freshly rendered live document) to the Python worker and
+// relays patches both ways. boot.js has already started the worker.
 // window.wfl exposes the stage and timings so tests and benchmarks can wait
 // on facts rather than on spinners.
 (function () {
@@ -31,11 +32,17 @@
 
   let prerenderedDoc = null;
   let prerenderedPayload = null;
+  const READER_ATTRS = new Set(["value", "value_input", "value_throttled", "active", "checked"]);
+
+  function earlyChange(event) {
+    if (!READER_ATTRS.has(event.attr)) return;
+    worker.queue = worker.queue.filter((e) => !(e.model === event.model && e.attr === event.attr));
+    worker.queue.push(event);
+  }
 
   function prerender() {
     const payload = JSON.parse(document.getElementById("wfl-docs").textContent);
     prerenderedPayload = JSON.parse(JSON.stringify(payload)); // embed_items may mutate
-    const hidden = Boolean(shown);
     // The snapshot holds every section; an embed that shows one hides the rest
     // so the iframe does not jump when the live page replaces it.
     if (shown) {
@@ -47,7 +54,12 @@
       wfl.marks.prerendered = performance.now();
       labelSoon();
       // A snapshot with sections hidden for an embed is not what Python builds.
-      if (!hidden) prerenderedDoc = [...all[0].roots.values()][0].model.document;
+      if (shown) return;
+      prerenderedDoc = [...all[0].roots.values()][0].model.document;
+      // A reader who moves a control before Python is up is not ignored: the
+      // change waits in the queue and goes to Python once the snapshot is
+      // linked. (Only widget values count; views set ranges themselves.)
+      prerenderedDoc.on_change(earlyChange, false);
     });
   }
 
@@ -185,6 +197,7 @@
       return;
     }
     wfl.hydrated = false;
+    worker.queue = []; // changes made to a snapshot we are about to replace
     const docs_json = JSON.parse(msg.docs_json);
     const render_items = JSON.parse(msg.render_items);
     const root_ids = JSON.parse(msg.root_ids);
@@ -204,6 +217,7 @@
   }
 
   function adopt(jsdoc, resync) {
+    if (prerenderedDoc) prerenderedDoc.remove_on_change(earlyChange);
     worker.jsdoc = jsdoc;
     // Not enumerable, so JSON.stringify(window.wfl) stays cheap and acyclic.
     Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
@@ -224,6 +238,7 @@
       await render(msg);
     } else if (msg.type === "live") {
       labelSoon();
+      if (worker.queue.length) flushChanges(); // what the reader did before Python was up
       wfl.live = true;
       setStatus("live", "Live: every control below now runs the toy model in your browser.");
       document.body.classList.add("wfl-live");

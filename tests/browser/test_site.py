@@ -288,3 +288,19 @@ def test_every_control_has_an_accessible_name_and_takes_focus(watched) -> None:
     bias.press("ArrowLeft")
     w.wait_for("return !window.wfl.busy")
     assert bias.get_attribute("aria-valuenow") != before
+
+
+def test_a_control_moved_before_python_is_up_is_not_lost(watched) -> None:
+    """A name typed into the snapshot before Python is up reaches Python once it is."""
+    w = watched
+    w.page.goto(w.base)
+    w.wait_for("return window.wfl && window.wfl.marks.prerendered")
+    if w.page.evaluate("() => window.wfl.live"):
+        pytest.skip("Python was up before the snapshot could be touched")
+    box = w.page.locator(NAME_INPUT)
+    box.fill("Michael Phelps")
+    wfl = w.wait_live()
+    assert wfl["hydrated"] is True
+    wait_activations(w, expected_activations("Michael Phelps"))
+    assert w.page.locator(NAME_INPUT).input_value() == "Michael Phelps"
+    wait_text(w, ".wfl-answer", "swimming")

@@ -304,3 +304,43 @@ def test_a_control_moved_before_python_is_up_is_not_lost(watched) -> None:
     wait_activations(w, expected_activations("Michael Phelps"))
     assert w.page.locator(NAME_INPUT).input_value() == "Michael Phelps"
     wait_text(w, ".wfl-answer", "swimming")
+
+
+def _page_classes(w) -> list[str]:
+    """css_classes of the live page's root Column (set by app.main from the URL)."""
+    return w.page.evaluate(
+        """() => { for (const m of window.wfl.doc.all_models) {
+             const c = m.css_classes; if (c && c.includes('wfl-page')) return [...c]; }
+           return null; }""")
+
+
+def test_embed_presenter_and_dark_flags(watched) -> None:
+    w = watched
+    w.page.goto(w.base + "?show=recall&embed=1&presenter=1&theme=dark")
+    w.wait_live()
+    body = w.page.evaluate("() => [...document.body.classList]")
+    assert {"wfl-embed", "wfl-presenter", "wfl-dark"} <= set(body)
+    assert not w.page.locator("h1.wfl-masthead").is_visible(), "an embed hides the masthead"
+    assert w.page.locator("#wfl-status").is_visible(), "but still says what is loading"
+    classes = _page_classes(w)
+    assert "wfl-theme-dark" in classes and "wfl-presenter" in classes
+    sections = w.page.evaluate(
+        """() => [...window.wfl.doc.all_models].map(m => m.css_classes || [])
+             .filter(c => c.includes('wfl-section')).map(c => c.join(' '))""")
+    assert sections == ["wfl-section wfl-recall"], sections
+
+
+def test_share_button_copies_the_current_link(watched, browser_context) -> None:
+    w = watched
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=w.base)
+    w.page.goto(w.base + "?show=recall")
+    w.wait_live()
+    type_name(w, "Serena Williams")
+    wait_activations(w, expected_activations("Serena Williams"))
+    button = w.page.get_by_role("button", name="Copy a link to this view")
+    button.focus()
+    button.press("Enter")  # from the keyboard
+    copied = w.wait_for("return navigator.clipboard.readText()")
+    assert copied == w.page.url
+    assert "person=Serena+Williams" in copied
+    assert "Link copied" in w.page.locator("#wfl-status").text_content()

@@ -64,18 +64,27 @@ wfl_doc
   post({ type: "render", docs_json, render_items, root_ids, t: performance.now() - t0 });
 }
 
-async function applyPatch(patch) {
-  pyodide.globals.set("patch", patch);
-  await pyodide.runPythonAsync(`
+// Compiled once when the page links, then called directly for every patch:
+// no Python source to compile on the slider path.
+let applyFn = null;
+
+function applyPatch(patch) {
+  if (applyFn === null) {
+    pyodide.runPython(`
 from panel.io.pyodide import _convert_json_patch
 from panel.io.state import state
-wfl_link.batching = True
-try:
-    state.curdoc.apply_json_patch(_convert_json_patch(patch), setter="js")
-finally:
-    wfl_link.batching = False
-    wfl_link.flush()
+
+def wfl_apply(patch):
+    wfl_link.batching = True
+    try:
+        state.curdoc.apply_json_patch(_convert_json_patch(patch), setter="js")
+    finally:
+        wfl_link.batching = False
+        wfl_link.flush()
 `);
+    applyFn = pyodide.globals.get("wfl_apply");
+  }
+  applyFn(patch);
 }
 
 self.onmessage = async (event) => {
@@ -136,7 +145,7 @@ finally:
       }
       post({ type: "live" });
     } else if (msg.type === "patch") {
-      await applyPatch(msg.patch);
+      applyPatch(msg.patch);
       post({ type: "idle" });
     }
   } catch (e) {

@@ -253,7 +253,8 @@
       try {
         patching += 1;
         wfl.patchesReceived += 1;
-        worker.jsdoc.apply_json_patch(msg.patch, msg.buffers);
+        const patch = typeof msg.patch === "string" ? JSON.parse(msg.patch) : msg.patch;
+        worker.jsdoc.apply_json_patch(patch, msg.buffers);
       } finally {
         patching -= 1;
       }

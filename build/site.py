@@ -211,11 +211,11 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
 def local_url(url: str) -> tuple[str, Path]:
     """Map a CDN URL Panel or Bokeh asked for to (site path, file in this venv)."""
     sp = _site_packages()
-    for prefix in (SENTINEL + PANEL_STATIC, "https://cdn.holoviz.org/panel/"):
-        if url.startswith(prefix):
-            rest = url[len(prefix):]
-            rest = rest.split("/dist/", 1)[1] if "/dist/" in rest else rest
-            return f"{PANEL_STATIC}{V.PANEL_VERSION}/dist/{rest}", sp / "panel" / "dist" / rest
+    prefix = SENTINEL + PANEL_STATIC
+    if url.startswith(prefix):
+        rest = url[len(prefix):]
+        rest = rest.split("/dist/", 1)[1] if "/dist/" in rest else rest
+        return f"{PANEL_STATIC}{V.PANEL_VERSION}/dist/{rest}", sp / "panel" / "dist" / rest
     bokeh_cdn = r"https://cdn\.bokeh\.org/bokeh/(?:release|dev)/(bokeh[\w-]*?)-[\d.]+(\.min\.js)$"
     m = re.match(bokeh_cdn, url)
     if m:
@@ -288,11 +288,9 @@ def build_site(out: Path, pyc: bool = True) -> None:
 
     wheels: dict[str, Path] = {}
     for w in official:
-        wheels[w.name.split("-")[0].lower()] = shutil.copy2(w, pyo / w.name) and pyo / w.name
+        wheels[w.name.split("-")[0].lower()] = Path(shutil.copy2(w, pyo / w.name))
     for w in pure:
         name = w.name.split("-")[0].lower().replace("_", "-")
-        if name not in V.RUNTIME_PACKAGES:
-            continue
         if name in TRIM:
             w = trim_wheel(w, Path(tempfile.mkdtemp()), TRIM[name])
         wheels[name] = ship(w, pyo / w.name)
@@ -317,12 +315,7 @@ def build_site(out: Path, pyc: bool = True) -> None:
     payload = payload.replace(SENTINEL, "")
     for f in WEB.iterdir():
         shutil.copy2(f, out / f.name)
-    config = {
-        "pyodide": V.PYODIDE_VERSION,
-        "panel": V.PANEL_VERSION,
-        "packages": V.RUNTIME_PACKAGES,
-        "panelStatic": f"{PANEL_STATIC}",
-    }
+    config = {"panel": V.PANEL_VERSION, "packages": V.RUNTIME_PACKAGES}
     head = "\n".join(
         [f'<link rel="stylesheet" href="{u}">' for u in css_local]
         + [f'<script src="{u}" defer></script>' for u in js_local]

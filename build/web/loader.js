@@ -31,7 +31,7 @@
   const shown = params.has("show") ? params.get("show").split(",") : null;
 
   let prerenderedDoc = null;
-  let prerenderedPayload = null;
+  const docsText = document.getElementById("wfl-docs").textContent;
   const READER_ATTRS = new Set(["value", "value_input", "value_throttled", "active", "checked"]);
 
   function earlyChange(event) {
@@ -41,8 +41,7 @@
   }
 
   function prerender() {
-    const payload = JSON.parse(document.getElementById("wfl-docs").textContent);
-    prerenderedPayload = JSON.parse(JSON.stringify(payload)); // embed_items may mutate
+    const payload = JSON.parse(docsText);
     // The snapshot holds every section; an embed that shows one hides the rest
     // so the iframe does not jump when the live page replaces it.
     if (shown) {
@@ -185,7 +184,7 @@
     const base = new URL(".", location.href).href;
     const norm = (text) => text.split(base).join("").split("?v=" + config.panel).join("");
     const live = Object.values(JSON.parse(norm(msg.docs_json)))[0];
-    const pre = Object.values(JSON.parse(norm(JSON.stringify(prerenderedPayload.docs_json))))[0];
+    const pre = Object.values(JSON.parse(norm(docsText)).docs_json)[0];
     return sameShape(live.roots, pre.roots);
   }
 

@@ -211,9 +211,12 @@ class LiveText:
     Markdown. Build the HTML with `esc`/`strong` so typed text is escaped.
     """
 
-    def __init__(self, state: AppState, css_class: str, visible: bool = True) -> None:
-        css = LIVE_CSS + (" :host { font-size: 20px; } p, li, td, th { font-size: 20px; }"
-                          if state.presenter else "")
+    def __init__(self, state: AppState, css_class: str, visible: bool = True,
+                 large: bool = False) -> None:
+        # `large` is for a section's answer, the line a reader looks for first.
+        size = (26 if large else 20) if state.presenter else (18 if large else 0)
+        sized = f" :host, p, li, td, th {{ font-size: {size}px; }}"
+        css = LIVE_CSS + (sized if size else "")
         self.div = Div(text="", css_classes=[css_class], sizing_mode="stretch_width",
                        margin=(5, 10), disable_math=True, visible=visible,
                        stylesheets=[InlineStyleSheet(css=css)])

@@ -122,7 +122,7 @@ class RecallSection(Section):
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
             stylesheets=[PRESENTER_INPUT] if state.presenter else [],
         )
-        self.answer = LiveText(state, "wfl-answer")
+        self.answer = LiveText(state, "wfl-answer", large=True)
         run = model.run(state.person)
         self.neurons = ColumnDataSource(neuron_data(model, run))
         self.sports = ColumnDataSource(sport_data(model, run))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, Div, InlineStyleSheet
+from bokeh.models import ColumnDataSource, Div, GlyphRenderer, InlineStyleSheet
 from bokeh.plotting import figure
 
 import toycore as tc
@@ -138,6 +138,9 @@ def fig(state: AppState, **kwargs: Any) -> figure:
     thickens lines; the dark theme uses the page's near-black background.
     Every section builds its figures through here, so the look changes in
     one place."""
+    # No tools: with the toolbar hidden a drag would pan a chart with no way
+    # back, and each default tool is another model for the page to build.
+    kwargs.setdefault("tools", "")
     kwargs.setdefault("toolbar_location", None)
     kwargs.setdefault("sizing_mode", "stretch_width")
     if state.presenter and "height" in kwargs:
@@ -261,6 +264,16 @@ def update(source: ColumnDataSource, data: dict[str, list]) -> None:
 
 
 def bokeh(f: figure) -> pn.pane.Bokeh:
+    """The figure as a pane, without the glyph copies no reader can see.
+
+    Bokeh's glyph methods give every renderer a dimmed copy for unselected
+    points and another for a muted legend entry. These figures have no
+    selection tools and no muting, so the copies only add models for the
+    browser to boot and draw; "auto" derives them if ever needed."""
+    for r in f.renderers:
+        if isinstance(r, GlyphRenderer):
+            r.nonselection_glyph = "auto"
+            r.muted_glyph = "auto"
     return pn.pane.Bokeh(f, sizing_mode="stretch_width")
 
 

@@ -8,6 +8,7 @@ boots as fast as the page allows.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable
 
@@ -33,6 +34,19 @@ SECTION_CLASSES = {
 # models from here (past anything created at import time), so the same state
 # yields the same document (numbers aside) and the page can keep its snapshot.
 first_model_id = 100_000
+
+
+def doc_fingerprint(doc: object) -> str:
+    """A digest of which models a Bokeh document holds: id and type of each.
+
+    The build records it for the prerendered page; the worker compares its
+    own document against it. Equal digests for the same link mean the page
+    can keep its snapshot without the worker serialising the whole document
+    (about half a second in the browser) just to compare it."""
+    digest = hashlib.sha1()
+    for model in sorted(doc.models, key=lambda m: m.id):  # type: ignore[attr-defined]
+        digest.update(f"{model.id}:{model.__qualified_model__};".encode())
+    return digest.hexdigest()
 
 
 def section_class(key: str) -> Callable[[AppState], object]:

@@ -167,10 +167,11 @@ def write_lock(core: Path, wheels: dict[str, Path], dest: Path) -> Path:
     return out
 
 
-def prerender() -> tuple[str, str, list[str], list[str]]:
+def prerender() -> tuple[str, str, list[str], list[str], str]:
     """Run the explorable here, in CPython, exactly as the browser will.
 
-    Returns (roots html, docs json, js urls, css urls).
+    Returns (roots html, docs json, js urls, css urls, the document's
+    fingerprint for the worker to compare its own against).
     """
     os.environ["PANEL_CDN_ROOT"] = SENTINEL + PANEL_STATIC
     import bokeh.util.serialization
@@ -181,7 +182,7 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
     from panel.io.resources import Resources, bundle_resources
     from panel.io.state import set_curdoc, state
 
-    from app.main import build_app, first_model_id
+    from app.main import build_app, doc_fingerprint, first_model_id
 
     # Sequential ids from a fixed start, as the worker does, so the browser can
     # tell that the live document equals this one and keep it (loader.js).
@@ -205,7 +206,7 @@ def prerender() -> tuple[str, str, list[str], list[str]]:
         js, css = bundle_resources(document.roots, Resources(mode="cdn"))
     js_urls = [u for u in re.findall(r'src="([^"]+)"', js) if not any(k in u for k in SKIP_JS)]
     css_urls = re.findall(r'href="([^"]+)"', css)
-    return roots, payload, js_urls, css_urls
+    return roots, payload, js_urls, css_urls, doc_fingerprint(document)
 
 
 def local_url(url: str) -> tuple[str, Path]:
@@ -304,7 +305,7 @@ def build_site(out: Path, pyc: bool = True) -> None:
         raise RuntimeError(f"runtime packages without a wheel: {sorted(missing)}")
     write_lock(core, wheels, pyo)
 
-    roots, payload, js_urls, css_urls = prerender()
+    roots, payload, js_urls, css_urls, fingerprint = prerender()
     js_local = copy_static(js_urls, out)
     css_local = copy_static(css_urls, out)
     # Panel's widgets and themes link their own stylesheets at run time: ship them.
@@ -315,7 +316,10 @@ def build_site(out: Path, pyc: bool = True) -> None:
     payload = payload.replace(SENTINEL, "")
     for f in WEB.iterdir():
         shutil.copy2(f, out / f.name)
-    config = {"panel": V.PANEL_VERSION, "packages": V.RUNTIME_PACKAGES}
+    # The snapshot was built for the default link: a page opened without a
+    # query whose live document has this fingerprint can keep it.
+    config = {"panel": V.PANEL_VERSION, "packages": V.RUNTIME_PACKAGES,
+              "prerender": {"search": "", "fingerprint": fingerprint}}
     head = "\n".join(
         [f'<link rel="stylesheet" href="{u}">' for u in css_local]
         + [f'<script src="{u}" defer></script>' for u in js_local]

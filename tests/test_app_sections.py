@@ -401,3 +401,51 @@ def test_edit_legend_names_every_colour() -> None:
     for name, kind in zip(d["name"], d["kind"], strict=True):
         if name != "Michael Jordan":
             assert (kind == "after: answer changed") == (name in changed)
+
+
+def _page_models(query: str = "") -> list:
+    from bokeh.document import Document
+
+    doc = Document()
+    doc.add_root(build_app(query).get_root(doc))
+    return list(doc.models)
+
+
+def test_figures_carry_no_invisible_models() -> None:
+    """The toolbar is hidden, so no tools (a drag would pan a chart with no
+    reset) and no glyph copies for selection or muting: every model is one
+    more for the browser to boot, and the page builds several hundred."""
+    from bokeh.models import GlyphRenderer, Tool
+    from bokeh.plotting import figure
+
+    models = _page_models()
+    figures = [m for m in models if isinstance(m, figure)]
+    assert len(figures) >= 15
+    assert not [m for m in models if isinstance(m, Tool)]
+    renderers = [m for m in models if isinstance(m, GlyphRenderer)]
+    assert renderers and all(r.nonselection_glyph == "auto" and r.muted_glyph == "auto"
+                             for r in renderers)
+
+
+def test_fingerprint_tells_documents_apart() -> None:
+    """The worker keeps the prerendered page only when this digest matches:
+    same link, same models in the same order, same digest; another link with
+    other sections, another digest."""
+    import bokeh.util.serialization as ser
+    from bokeh.document import Document
+    from bokeh.settings import settings as bk_settings
+
+    from app.main import doc_fingerprint, first_model_id
+
+    def digest(query: str) -> str:
+        bk_settings.simple_ids.set_value(True)
+        doc = Document()
+        ser._simple_id = first_model_id - 1
+        doc.add_root(build_app(query).get_root(doc))
+        return doc_fingerprint(doc)
+
+    try:
+        assert digest("") == digest("")
+        assert digest("") != digest("?show=recall")
+    finally:
+        bk_settings.simple_ids.unset_value()

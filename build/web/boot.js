@@ -12,6 +12,10 @@
     base: new URL(".", location.href).href,
     search: location.search,
     packages: config.packages,
+    prerender: config.prerender,
+    // Tests set this to have the worker serialise its document anyway and
+    // the page check that it equals the snapshot it kept.
+    verify: Boolean(window.wflVerify),
   });
   window.wflBoot = { worker, early, config, startedAt: performance.now() };
 })();

@@ -190,6 +190,19 @@
 
   async function render(msg) {
     await prerendered.catch(() => {});
+    if (msg.keep) {
+      // Python built the document this snapshot was made from (same link,
+      // same models by id and type), so it did not serialise it.
+      if (!prerenderedDoc) {
+        worker.postMessage({ type: "send_doc" });
+        return;
+      }
+      // With wflVerify set (tests), it did, so check that claim in full.
+      if (msg.docs_json) wfl.verified = sameAsPrerender(msg);
+      wfl.hydrated = true;
+      adopt(prerenderedDoc, true);
+      return;
+    }
     if (sameAsPrerender(msg)) {
       wfl.hydrated = true;
       adopt(prerenderedDoc, true);

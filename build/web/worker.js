@@ -15,7 +15,7 @@ function sendPatch(patch, buffers) {
 
 let pyodide = null;
 
-async function boot({ base, search, packages }) {
+async function boot({ base, search, packages, prerender, verify }) {
   const t0 = performance.now();
   const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
   stage("runtime", "Loading the Python runtime…");
@@ -34,7 +34,13 @@ async function boot({ base, search, packages }) {
   const mark = (name) => post({ type: "mark", name, t: performance.now() - t0 });
   mark("packages");
   pyodide.globals.set("wfl_mark", mark);
-  const [docs_json, render_items, root_ids] = await pyodide.runPythonAsync(`
+  // The page's snapshot was built for one link (the default); only a page
+  // opened with that link may keep it.
+  const query = search.replace(/^\?/, "");
+  const mayKeep = Boolean(prerender) && query === prerender.search;
+  pyodide.globals.set("wfl_prerender", mayKeep ? prerender.fingerprint : null);
+  pyodide.globals.set("wfl_verify", Boolean(verify));
+  const doc = await pyodide.runPythonAsync(`
 import pyodide.ffi
 if not hasattr(pyodide.ffi, "jsnull"):
     # Panel >= 1.8 compares against pyodide.ffi.jsnull, new in Pyodide 0.28;
@@ -53,7 +59,18 @@ bokeh.util.serialization._simple_id = first_model_id - 1
 wfl_mark("import_app")
 build_app(wfl_search).servable()
 wfl_mark("build_app")
-wfl_doc = await write_doc()
+from app.main import doc_fingerprint
+from panel.io.state import state
+wfl_keep = wfl_prerender is not None and doc_fingerprint(state.curdoc) == wfl_prerender
+if wfl_keep and not wfl_verify:
+    # The page keeps its snapshot of this very document, so there is nothing
+    # to serialise. What write_doc() does besides: every model counts as
+    # already sent, and the mock session ends.
+    state.curdoc.models.flush_synced()
+    state.curdoc._session_context = None
+    wfl_doc = None
+else:
+    wfl_doc = await write_doc()
 wfl_mark("write_doc")
 import sys
 wfl_modules = sorted({m.split(".")[0] for m in sys.modules})
@@ -61,7 +78,17 @@ wfl_doc
 `);
   // Which top-level modules Python imported: tests check nothing unshipped is.
   post({ type: "modules", names: pyodide.globals.get("wfl_modules").toJs() });
-  post({ type: "render", docs_json, render_items, root_ids, t: performance.now() - t0 });
+  const keep = pyodide.globals.get("wfl_keep");
+  postRender(doc, keep, t0);
+}
+
+function postRender(doc, keep, t0) {
+  const msg = { type: "render", keep: keep, t: performance.now() - t0 };
+  if (doc) {
+    [msg.docs_json, msg.render_items, msg.root_ids] = doc.toJs();
+    doc.destroy();
+  }
+  post(msg);
 }
 
 // Compiled once when the page links, then called directly for every patch:
@@ -92,6 +119,9 @@ self.onmessage = async (event) => {
   try {
     if (msg.type === "boot") {
       await boot(msg);
+    } else if (msg.type === "send_doc") {
+      // The page could not keep its snapshot after all: it needs the document.
+      postRender(await pyodide.runPythonAsync("await write_doc()"), false, performance.now());
     } else if (msg.type === "rendered") {
       await pyodide.runPythonAsync(`
 import functools

@@ -288,6 +288,18 @@ def test_every_control_has_an_accessible_name_and_takes_focus(watched) -> None:
     assert bias.get_attribute("aria-valuenow") != before
 
 
+def test_kept_snapshot_equals_what_python_built(watched) -> None:
+    """The worker skips serialising a document whose fingerprint matches the
+    snapshot; with wflVerify it serialises anyway and the page compares the
+    two in full (numbers aside), so the shortcut is checked, not trusted."""
+    w = watched
+    w.page.add_init_script("window.wflVerify = true;")
+    w.page.goto(w.base)
+    wfl = w.wait_live()
+    assert wfl["hydrated"] is True
+    assert wfl["verified"] is True, "the kept snapshot differs from Python's document"
+
+
 def test_a_control_moved_before_python_is_up_is_not_lost(watched) -> None:
     """A name typed into the snapshot before Python is up reaches Python once it is."""
     w = watched

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, Div, GlyphRenderer, InlineStyleSheet
+from bokeh.models import ColumnDataSource, GlyphRenderer, InlineStyleSheet
 from bokeh.plotting import figure
+from panel.models.markup import HTML as HTMLModel
 
 import toycore as tc
 from app.state import AppState
@@ -207,11 +208,21 @@ LIVE_CSS = (
 class LiveText:
     """A line (or table) of text Python rewrites on a slider step or a keystroke.
 
-    A Bokeh Div holding HTML, wrapped once in a Bokeh pane. Setting `.html`
-    changes one string property: one small message, no re-parse. A Markdown
-    pane instead runs markdown-it and rebuilds its theme's stylesheet models
-    on every update, about half of a step's Python time. Static prose stays
-    Markdown. Build the HTML with `esc`/`strong` so typed text is escaped.
+    One of Panel's own HTML models, used bare (no pane around the text) and
+    wrapped once in a Bokeh pane, for two measured reasons:
+
+    - in Python, setting `.html` changes one string property: one small
+      message. A Markdown or HTML *pane* re-derives its theme's stylesheet
+      models on every update, about half of a step's Python time;
+    - in the browser, Panel's HTML view swaps its inner HTML in place. Bokeh's
+      Div re-renders and invalidates the layout of the whole page, so every
+      figure re-measured its axes on every slider step (10 ms a step with
+      four figures on the page, more with all of them).
+
+    The model decodes its text as HTML entities before showing it (Panel's
+    HTML pane escapes for it), so the HTML is escaped once more here: what a
+    reader typed, escaped by `esc`/`strong`, still arrives as text.
+    Static prose stays Markdown.
     """
 
     def __init__(self, state: AppState, css_class: str, visible: bool = True,
@@ -220,24 +231,26 @@ class LiveText:
         size = (26 if large else 20) if state.presenter else (18 if large else 0)
         sized = f" :host, p, li, td, th {{ font-size: {size}px; }}"
         css = LIVE_CSS + (sized if size else "")
-        self.div = Div(text="", css_classes=[css_class], sizing_mode="stretch_width",
-                       margin=(5, 10), disable_math=True, visible=visible,
-                       stylesheets=[InlineStyleSheet(css=css)])
+        self._html = ""
+        self.div = HTMLModel(text="", css_classes=[css_class], sizing_mode="stretch_width",
+                             margin=(5, 10), disable_math=True, visible=visible,
+                             stylesheets=[InlineStyleSheet(css=css)])
         self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width")
 
     @property
     def html(self) -> str:
-        return self.div.text
+        return self._html
 
     @html.setter
     def html(self, text: str) -> None:
-        if text != self.div.text:  # many steps leave the sentence as it was
-            self.div.text = text
+        if text != self._html:  # many steps leave the sentence as it was
+            self._html = text
+            self.div.text = html.escape(text, quote=False)
 
     @property
     def text(self) -> str:
         """The text without its tags (for tests and the console)."""
-        return html.unescape(_TAG.sub("", self.div.text))
+        return html.unescape(_TAG.sub("", self._html))
 
     def __panel__(self) -> pn.pane.Bokeh:
         return self.pane

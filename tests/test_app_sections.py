@@ -156,6 +156,11 @@ def test_typed_text_is_escaped_in_the_answer() -> None:
     sec = RecallSection(state)
     sec.name_input.value = "Michael <b>Jordan</b> & <script>x</script>"
     assert "<script>" not in sec.answer.html and "<b>" not in sec.answer.html
+    # The model shows its text entity-decoded (as Panel's HTML pane expects),
+    # so what it carries is escaped once more than the HTML.
+    import html
+
+    assert html.unescape(sec.answer.div.text) == sec.answer.html
     assert "&lt;/script" in sec.answer.html and "</script" in sec.answer.text
 
 

@@ -127,6 +127,23 @@ def test_unknown_and_empty_names_give_messages(watched) -> None:
     assert message in wait_text(w, ".wfl-answer", message)
 
 
+def test_typed_markup_shows_as_text(watched) -> None:
+    """The answer line is HTML that Python writes; a name typed with tags
+    must come back as the very characters typed, never as elements."""
+    w = watched
+    w.page.goto(w.base + "?show=recall")
+    w.wait_live()
+    typed = 'Ann <img src="x.png" id="wfl-injected"> <b>Lee</b>'
+    type_name(w, typed)
+    text = wait_text(w, ".wfl-answer", "never seen")
+    # The toy tokenizer splits on spaces and drops a leading "<", so the
+    # words come back as "img", 'src="x.png', "b>Lee</b": as characters.
+    assert 'src="x.png' in text and "b>Lee</b" in text
+    assert w.page.locator(".wfl-answer").first.evaluate(
+        "e => e.shadowRoot.querySelectorAll('img, b').length") == 0
+    assert not [r for r in w.requests if "x.png" in r]
+
+
 def test_shared_url_restores_state(watched) -> None:
     w = watched
     w.page.goto(w.base + "?person=Michael+Phelps")

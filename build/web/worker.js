@@ -48,7 +48,18 @@ if not hasattr(pyodide.ffi, "jsnull"):
     pyodide.ffi.jsnull = type("JsNull", (), {})()
 from panel.io.pyodide import init_doc, write_doc
 from bokeh.settings import settings as bk_settings
+from panel.io.state import state
+import logging
 wfl_mark("import_panel")
+# Panel counts "busy" events for a loading indicator this page never shows
+# (the loader tracks wfl.busy itself). The bookkeeping rewrites pn.state's
+# read-only flags several times per event: about 40% of a slider step's
+# Python time, measured. So pn.state.busy stays False in this page.
+state._add_busy_event = lambda event_id: None
+state._remove_busy_event = lambda event_id, *args: None
+# Panel's components log every event at debug level; its handler drops the
+# records, but only after each one is built. Nothing here reads them.
+logging.getLogger("panel").setLevel(logging.INFO)
 init_doc()
 # Same sequential ids as the build's prerender, so an identical document can
 # be adopted by the page instead of rendered a second time (see loader.js).

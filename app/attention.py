@@ -113,7 +113,7 @@ class AttentionSection(Section):
         w = self.guard
         self.strength.param.watch(w(lambda e: setattr(state, "attn", float(e.new))), "value")
         state.param.watch(w(self._sync), ["attn"])
-        state.param.watch(w(self._refresh), [
+        self.watch_refresh([
             "attn", "activation", "angle_mj", "angle_jp", "angle_ma", "neuron", "row_first",
             "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
         self._refresh()

@@ -95,7 +95,7 @@ class EditSection(Section):
             widget.param.watch(w(lambda e, k=key: setattr(state, k, (e.new or "")[:MAX_TEXT])),
                                ["value", "value_input"])
         self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
-        state.param.watch(w(self._refresh), [
+        self.watch_refresh([
             "edit_person", "edit_sport", "edit_method", "activation", "attn", "angle_mj",
             "angle_jp", "angle_ma", "neuron", "row_first", "row_last", "row_other", "bias",
             "col_own", "col_alt", "alt_sport"])

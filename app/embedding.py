@@ -124,9 +124,8 @@ class EmbeddingSection(Section):
             **{k: 90.0 for k, _, _ in ANGLE_PAIRS})))
         keys = [k for k, _, _ in ANGLE_PAIRS]
         state.param.watch(w(self._sync), keys)
-        state.param.watch(w(self._refresh), [*keys, "activation", "attn", "neuron", "row_first",
-                                             "row_last", "row_other", "bias", "col_own",
-                                             "col_alt", "alt_sport"])
+        self.watch_refresh([*keys, "activation", "attn", "neuron", "row_first", "row_last",
+                            "row_other", "bias", "col_own", "col_alt", "alt_sport"])
         self._refresh()
 
     def _sync(self, *_events) -> None:

@@ -61,6 +61,30 @@ def write_url(state: AppState) -> None:
         loc.search = to_query(state)
 
 
+ON_SCREEN_PREFIX = "shown:"
+
+
+def on_screen_input(sections: dict[str, object]) -> pn.widgets.TextInput:
+    """A hidden box the page writes which sections the reader can see into
+    ("shown:recall,neuron", from an IntersectionObserver in
+    build/web/loader.js); sections off screen then redraw only when they
+    come back into view. Without the page (`panel serve`), every section
+    counts as on screen. Not part of the URL: it is where the reader
+    scrolled, not what they set."""
+    box = pn.widgets.TextInput(value="", visible=False, css_classes=["wfl-on-screen"])
+
+    def seen(event: object) -> None:
+        value = str(getattr(event, "new", "") or "")
+        if not value.startswith(ON_SCREEN_PREFIX):
+            return
+        keys = set(value[len(ON_SCREEN_PREFIX):].split(","))
+        for key, section in sections.items():
+            section.set_on_screen(key in keys)  # type: ignore[attr-defined]
+
+    box.param.watch(seen, "value")
+    return box
+
+
 def build_app(query: str = "") -> pn.viewable.Viewable:
     """The whole page below the header, with state restored from `query`."""
     values, warnings = from_query(query or "")
@@ -81,7 +105,9 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
         visible=bool(warnings), sizing_mode="stretch_width", css_classes=["wfl-link-notes"],
     )
     state.param.watch(lambda *_: write_url(state), state_keys())
-    page = pn.Column(notes, *[s.panel() for s in sections], sizing_mode="stretch_width",
+    on_screen = on_screen_input({s.key: s for s in sections})
+    page = pn.Column(notes, on_screen, *[s.panel() for s in sections],
+                     sizing_mode="stretch_width",
                      css_classes=["wfl-page", f"wfl-theme-{state.theme}"]
                      + (["wfl-presenter"] if state.presenter else []))
     page.wfl_state = state  # for tests and the console: the one state object

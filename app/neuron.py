@@ -133,7 +133,7 @@ class NeuronSection(Section):
         self.alt_sport.param.watch(w(lambda e: setattr(state, "alt_sport", e.new)), "value")
         self.activation.param.watch(w(lambda e: setattr(state, "activation", e.new)), "value")
         self.reset.on_click(w(self._on_reset))
-        state.param.watch(w(self._refresh), [
+        self.watch_refresh([
             "neuron", *DEFAULTS, "alt_sport", "activation", "attn",
             "angle_mj", "angle_jp", "angle_ma"])
         state.param.watch(w(self._sync_widgets), [

@@ -107,7 +107,7 @@ class ParamsSection(Section):
         for field, box in self.flags.items():
             box.param.watch(w(lambda e, fl=field: self._on_flag(fl, e.new)), "value")
         keys = [k for k, _ in FIELDS.values()] + [k for k, _ in FLAGS.values()]
-        state.param.watch(w(self._refresh), keys)
+        self.watch_refresh(keys)
         state.param.watch(w(self._sync), [*keys, "p_preset"])
         self._refresh()
 

@@ -167,7 +167,7 @@ class RecallSection(Section):
 
         w = self.guard
         self.name_input.param.watch(w(self._on_name), ["value", "value_input"])
-        state.param.watch(w(self._refresh), [
+        self.watch_refresh([
             "person", "activation", "attn", "angle_mj", "angle_jp", "angle_ma", "neuron",
             "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
 

@@ -454,3 +454,23 @@ def test_fingerprint_tells_documents_apart() -> None:
         assert digest("") != digest("?show=recall")
     finally:
         bk_settings.simple_ids.unset_value()
+
+
+def test_sections_off_screen_redraw_when_seen() -> None:
+    """The page reports what the reader can see; a section off screen keeps
+    its figures until it comes back, then shows exactly the current state."""
+    app = build_app("")
+    box = next(o for o in app.objects if "wfl-on-screen" in o.css_classes)
+    recall, neuron = app.wfl_sections["recall"], app.wfl_sections["neuron"]
+    before = list(recall.neurons.data["activation"])
+    box.value = "shown:neuron"
+    assert not recall.on_screen and neuron.on_screen
+    app.wfl_state.bias = -2.5  # Michael Jordan's neuron can no longer fire
+    assert list(recall.neurons.data["activation"]) == before, "redrawn off screen"
+    assert "-2.50" in neuron.prose.text, "the section on screen follows at once"
+    box.value = "shown:neuron,recall"
+    assert recall.neurons.data["activation"][0] == 0.0
+    fresh = build_app("?bias=-2.5").wfl_sections["recall"]
+    assert recall.neurons.data == fresh.neurons.data
+    box.value = "nonsense"  # not the page's format: ignored, nothing hidden
+    assert recall.on_screen and neuron.on_screen

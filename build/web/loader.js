@@ -235,6 +235,38 @@
     Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
     jsdoc.on_change(sendChange, false);
     worker.postMessage({ type: "rendered", resync });
+    watchScreen(jsdoc);
+  }
+
+  // Python redraws only the sections a reader can see (app/main.py,
+  // on_screen_input): a slider step moves figures in five sections, and
+  // repainting those off screen cost most of the page's time per step.
+  // The margin lets a section catch up just before it scrolls into view.
+  function watchScreen(jsdoc) {
+    const box = [...jsdoc.all_models].find(
+      (m) => Array.isArray(m.css_classes) && m.css_classes.includes("wfl-on-screen"));
+    if (!box || !window.IntersectionObserver) return;
+    const seen = new Map();
+    let timer = null;
+    const report = () => {
+      timer = null;
+      const keys = [...seen].filter(([, on]) => on).map(([key]) => key).sort();
+      wfl.onScreen = keys;
+      const value = "shown:" + keys.join(",");
+      if (box.value !== value) box.value = value;
+    };
+    const observer = new IntersectionObserver((entries) => {
+      for (const e of entries) seen.set(e.target.wflKey, e.isIntersecting);
+      if (timer === null) timer = setTimeout(report, 30);
+    }, { rootMargin: "400px 0px" });
+    for (const root of shadowRoots(document)) {
+      for (const el of root.querySelectorAll(".wfl-section")) {
+        const key = [...el.classList].find((c) => c.startsWith("wfl-") && c !== "wfl-section");
+        if (!key) continue;
+        el.wflKey = key.slice(4);
+        observer.observe(el);
+      }
+    }
   }
 
   const onMessage = async (event) => {

@@ -252,6 +252,11 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
     w.wait_live()
     handle = slider_handle(w, "Bias (threshold)")
     handle.focus()
+    # Focusing scrolls; the page then reports what is on screen (a patch of
+    # its own). Count from after that.
+    w.wait_for("return window.wfl.onScreen && window.wfl.onScreen.includes('neuron')")
+    time.sleep(0.3)
+    w.wait_idle()
     for _ in range(3):
         before = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
         handle.press("ArrowLeft")
@@ -371,3 +376,35 @@ def test_share_button_copies_the_current_link(watched, browser_context) -> None:
     assert copied == w.page.url
     assert "person=Serena+Williams" in copied
     assert "Link copied" in w.page.locator("#wfl-status").text_content()
+
+
+def test_sections_off_screen_catch_up_when_scrolled_to(watched) -> None:
+    """Python redraws only what the reader can see: a figure off screen keeps
+    its data through slider steps, then shows what a fresh page shows for the
+    same state once it is scrolled into view."""
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    handle = slider_handle(w, "Bias (threshold)")
+    handle.focus()  # scrolls the neuron section into view
+    w.wait_for("return window.wfl.onScreen && window.wfl.onScreen.includes('neuron')")
+    assert "edit" not in w.page.evaluate("() => window.wfl.onScreen")
+    before = w.source("shift")
+    for _ in range(6):
+        handle.press("ArrowLeft")
+    w.wait_for("return /bias=-1\\.3/.test(location.search)")
+    w.wait_idle()
+    assert w.source("shift") == before, "an off-screen figure was redrawn"
+    w.page.locator(".wfl-edit-result").first.scroll_into_view_if_needed()
+    w.wait_for("return window.wfl.onScreen.includes('edit')")
+    deadline = time.monotonic() + 20
+    while w.source("shift") == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    caught_up = w.source("shift")
+    assert caught_up != before
+    w.page.goto(w.page.url)  # the same state, built from the link
+    w.wait_live()
+    fresh = w.source("shift")
+    assert fresh["name"] == caught_up["name"]
+    assert fresh["shift"] == pytest.approx(caught_up["shift"], abs=1e-12)
+    assert fresh["after"] == pytest.approx(caught_up["after"], abs=1e-12)

@@ -287,3 +287,21 @@ def test_sibling_modules_are_reachable_from_the_package():
             assert getattr(tc, name).__name__ == f"toycore.{name}"
     with pytest.raises(AttributeError):
         tc.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("cfg", [tc.Config(), tc.Config(activation="gelu"),
+                                 tc.Config(attn_strength=0.4), tc.Config(embed_noise=0.2)])
+def test_fact_table_batch_equals_one_run_per_fact(cfg) -> None:
+    """fact_runs runs the table as one batch; it must be exactly run_tokens
+    per fact (every intermediate, the answer, which neurons fire)."""
+    model = tc.ToyModel.default(cfg).set_neuron(0, bias=-0.4)  # a half match fires too
+    runs = model.fact_runs
+    assert len(runs) == len(model.facts)
+    for fact, run in zip(model.facts, runs, strict=True):
+        one = model.run_tokens([fact.first, fact.last], [False, False])
+        assert (run.answer, run.fired, run.tokens, run.kinds) == (
+            one.answer, one.fired, one.tokens, one.kinds)
+        assert run.answer_score == pytest.approx(one.answer_score, abs=1e-12)
+        assert set(run.cache) == set(one.cache)
+        for key, value in one.cache.items():
+            np.testing.assert_allclose(run.cache[key], value, atol=1e-12, err_msg=key)

@@ -408,3 +408,29 @@ def test_sections_off_screen_catch_up_when_scrolled_to(watched) -> None:
     assert fresh["name"] == caught_up["name"]
     assert fresh["shift"] == pytest.approx(caught_up["shift"], abs=1e-12)
     assert fresh["after"] == pytest.approx(caught_up["after"], abs=1e-12)
+
+
+def test_page_without_its_snapshot_asks_python_for_the_document(watched) -> None:
+    """If the prerendered figures cannot be drawn, the worker, which skipped
+    serialising a document it thought the page already had, is asked for it
+    and the page renders the live document instead."""
+    w = watched
+
+    def broken_snapshot(route) -> None:
+        page = route.fetch().text()
+        page = re.sub(r'(<script type="application/json" id="wfl-docs">).*?(</script>)',
+                      r'\1{"docs_json": {}, "render_items": []}\2', page, flags=re.S)
+        route.fulfill(body=page, headers={"content-type": "text/html; charset=utf-8"})
+
+    w.page.route(w.base, broken_snapshot)
+    w.page.goto(w.base)
+    w.wait_for("return window.wfl && window.wfl.live", timeout=120)
+    wfl = w.page.evaluate("() => ({hydrated: wfl.hydrated, errors: wfl.errors.splice(0)})")
+    assert wfl["hydrated"] is False, "there was no snapshot to keep"
+    assert len(wfl["errors"]) == 1, wfl["errors"]  # the broken snapshot, reported
+    w.errors[:] = [e for e in w.errors if "prerender failed" not in e]
+    # The live document is on screen and answers.
+    assert w.source("activation")["activation"] == pytest.approx(
+        expected_activations("Michael Jordan"), abs=1e-9)
+    type_name(w, "Michael Phelps")
+    wait_text(w, ".wfl-answer", "swimming")

@@ -130,7 +130,7 @@ class AttentionSection(Section):
             update(getattr(self, f"_line{i}"), {"x": curves["xs"][i], "y": curves["ys"][i]})
         self.marker.location = self.state.attn
         run = model.run("Michael Jordan")
-        self.stages.data = stage_data(run, model)
+        update(self.stages, stage_data(run, model))
         j = model.facts.index("Michael Jordan")
         post = float(run.cache["mlp.hook_post"][-1][j])
         zero = curves["ys"][0][0]

@@ -25,6 +25,7 @@ from app.common import (
     model_for,
     num,
     strong,
+    update,
 )
 from app.state import MAX_TEXT, AppState
 from toycore.edit import edit_fact
@@ -115,7 +116,7 @@ class EditSection(Section):
         self.fig.y_range.factors = list(reversed([r["name"] for r in
                                                   [report["target"], *report["others"]]
                                                   if r]))
-        self.facts.data = report_data(report)
+        update(self.facts, report_data(report))
         moved = [o for o in report["others"] if o["shift"] > 1e-6]
         changed = report["changed_answers"]
         how = {"column": "the column of", "rank_one": "a rank-one change to"}[report["method"]]

@@ -136,7 +136,7 @@ class EmbeddingSection(Section):
         model = model_for(self.state)
         update(self.cos, cosine_data(model))  # changes only with the angles
         data, neuron, written = leak_data(model)
-        self.leak.data = data
+        update(self.leak, data)
         e = model.embedding
         c_jp = float(e.vec("Jordan") @ e.vec("Phelps"))
         c_ma = float(e.vec("Michael") @ e.vec("Alexis"))

@@ -32,6 +32,7 @@ from app.common import (
     page_bg,
     strong,
     text_color,
+    update,
 )
 from app.state import AppState
 
@@ -238,7 +239,7 @@ class NeuronSection(Section):
         self.plane.data = {"image": [img]}
         self.mapper.high = max(1.0, float(img.max()))
         self.mapper.low = min(0.0, float(img.min()))
-        self.edge.data = boundary(rf, rl, b)
+        update(self.edge, boundary(rf, rl, b))
 
         pairs = probes(model, fact)
         X = probe_inputs(model, pairs)
@@ -248,22 +249,22 @@ class NeuronSection(Section):
         names = [f"{a} {z}" for a, z in pairs]
         fires = post_j >= model.cfg.fire_threshold
         colors = [FIRE if f else QUIET for f in fires]
-        self.points.data = {
+        update(self.points, {
             "name": names, "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
             "pre": pre_j.tolist(), "post": post_j.tolist(), "color": colors,
             "label": [f"{n}: {num(v)}" for n, v in zip(names, post_j, strict=True)],
-        }
+        })
         if model.cfg.activation != self._curve_of:  # the curve depends on nothing else
             self._curve_of = model.cfg.activation
             self.curve.data = {"x": list(ACT_X), "y": act(ACT_X).tolist()}
         factors = list(reversed(names))
         if factors != self.bar_fig.y_range.factors:
             self.bar_fig.y_range.factors = factors
-        self.bars.data = {"name": names, "pre": pre_j.tolist(), "post": post_j.tolist(),
-                          "color": colors}
+        update(self.bars, {"name": names, "pre": pre_j.tolist(), "post": post_j.tolist(),
+                           "color": colors})
         sports = model.sports
-        self.writes.data = {"sport": list(sports),
-                            "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()}
+        update(self.writes, {"sport": list(sports),
+                             "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()})
         self.prose.html = self._prose(model, fact, pre_j, post_j, names)
         self.say()
 

@@ -23,6 +23,7 @@ from app.common import (
     num,
     strong,
     text_color,
+    update,
 )
 from app.state import AppState
 
@@ -195,15 +196,15 @@ class RecallSection(Section):
         # Phelps → basketball" once the bias lets the half match through), and
         # the bars sit on the labels, so the axis follows too.
         _set_factors(self.neuron_fig.y_range, list(reversed(neurons["neuron"])))
-        self.neurons.data = neurons
+        update(self.neurons, neurons)
         # Python sets the axis with the bars: an auto range would be computed
         # in the browser and sent back, one more message per step.
         lo, hi = activation_range(neurons["activation"])
         self.neuron_fig.x_range.update(start=lo, end=hi)
-        self.sports.data = sport_data(self.model, run)
+        update(self.sports, sport_data(self.model, run))
         _set_factors(self.readout_fig.x_range, self._x_factors(run))
         _set_factors(self.readout_fig.y_range, self._y_factors(run))
-        self.readout.data = readout_data(self.model, run)
+        update(self.readout, readout_data(self.model, run))
         self.answer.html = answer_text(run)
         self.say()
 

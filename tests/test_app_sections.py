@@ -474,3 +474,28 @@ def test_sections_off_screen_redraw_when_seen() -> None:
     assert recall.neurons.data == fresh.neurons.data
     box.value = "nonsense"  # not the page's format: ignored, nothing hidden
     assert recall.on_screen and neuron.on_screen
+
+
+def test_update_sends_only_the_columns_that_changed() -> None:
+    """A step that moves numbers must not resend labels and colours: one
+    event naming the changed columns; nothing at all when nothing changed;
+    a whole replacement when the set of columns changes."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent
+    from bokeh.models import ColumnDataSource
+
+    from app.common import update
+
+    source = ColumnDataSource({"name": ["a", "b"], "x": [1.0, 2.0], "color": ["red", "blue"]})
+    doc = Document()
+    doc.add_root(source)
+    events = []
+    doc.on_change(lambda event: events.append(event))
+    update(source, {"name": ["a", "b"], "x": [1.0, 2.5], "color": ["red", "blue"]})
+    assert len(events) == 1 and isinstance(events[0], ColumnDataChangedEvent)
+    assert events[0].cols == ["x"] and source.data["x"] == [1.0, 2.5]
+    update(source, {"name": ["a", "b"], "x": [1.0, 2.5], "color": ["red", "blue"]})
+    assert len(events) == 1, "an unchanged step sends nothing"
+    update(source, {"name": ["a"], "y": [3.0]})
+    assert dict(source.data) == {"name": ["a"], "y": [3.0]}
+    assert len(events) == 2 and events[1].cols is None

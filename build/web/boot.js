@@ -16,6 +16,9 @@
     // Tests set this to have the worker serialise its document anyway and
     // the page check that it equals the snapshot it kept.
     verify: Boolean(window.wflVerify),
+    // Tests set this to have every patch encoded twice, ours and Bokeh's
+    // own way, and any difference reported as an error.
+    checkPatches: Boolean(window.wflCheckPatches),
   });
   window.wflBoot = { worker, early, config, startedAt: performance.now() };
 })();

@@ -15,7 +15,7 @@ function sendPatch(patch, buffers) {
 
 let pyodide = null;
 
-async function boot({ base, search, packages, prerender, verify }) {
+async function boot({ base, search, packages, prerender, verify, checkPatches }) {
   const t0 = performance.now();
   const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
   stage("runtime", "Loading the Python runtime…");
@@ -40,6 +40,7 @@ async function boot({ base, search, packages, prerender, verify }) {
   const mayKeep = Boolean(prerender) && query === prerender.search;
   pyodide.globals.set("wfl_prerender", mayKeep ? prerender.fingerprint : null);
   pyodide.globals.set("wfl_verify", Boolean(verify));
+  pyodide.globals.set("wfl_check_patches", Boolean(checkPatches));
   const doc = await pyodide.runPythonAsync(`
 import pyodide.ffi
 if not hasattr(pyodide.ffi, "jsnull"):
@@ -138,9 +139,55 @@ self.onmessage = async (event) => {
 import functools
 import json
 import pyodide.ffi, js
+from bokeh.core.serialization import Serializer
 from bokeh.events import DocumentReady
-from panel.io.pyodide import _process_document_events
+from bokeh.model import Model
+from panel.io.pyodide import _serialize_buffers
 from panel.io.state import state
+
+
+class _Serializer(Serializer):
+    """Bokeh's serializer, with references made on demand.
+
+    Panel's _process_document_events hands Bokeh a set of every model the
+    page already has, and Bokeh builds a reference for each of them (about
+    700 here) on every patch, while a step's patch names a handful: about a
+    tenth of a slider step's Python time. Same rule, asked per model: one of
+    this document's, not new since the last patch."""
+
+    def __init__(self, doc):
+        super().__init__()
+        self._doc, self._new = doc, doc.models._new_models
+
+    def get_ref(self, obj):
+        ref = self._references.get(id(obj))
+        if (ref is None and isinstance(obj, Model) and obj.document is self._doc
+                and obj not in self._new):
+            ref = self._references[id(obj)] = obj.ref
+        return ref
+
+    def has_ref(self, obj):
+        return self.get_ref(obj) is not None
+
+
+def _patch_of(doc, events):
+    """What panel.io.pyodide._process_document_events returns, via _Serializer."""
+    if wfl_check_patches:  # tests: the same JSON as Bokeh's own way, or an error
+        ours = _Serializer(doc).encode(events)
+        theirs = Serializer(references=doc.models.synced_references).encode(events)
+        if _comparable(ours) != _comparable(theirs):
+            raise RuntimeError("patch encoding differs from Bokeh's")
+    serializer = _Serializer(doc)
+    patch = {"events": serializer.encode(events)}
+    doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+    buffers = {b.id: pyodide.ffi.to_js(b.to_bytes()).buffer for b in serializer.buffers}
+    return _serialize_buffers(patch, buffers=buffers), buffers
+
+
+def _comparable(encoded):
+    # A buffer gets a fresh id each time it is encoded: compare its bytes.
+    return json.dumps(encoded, sort_keys=True,
+                      default=lambda b: b.to_bytes().hex() if hasattr(b, "to_bytes") else repr(b))
 
 # Panel's _link_docs_worker posts one message per document event, so one
 # slider step that refreshes five plots repaints five times. This link queues
@@ -159,7 +206,7 @@ class _Link:
     def flush(self):
         events, self.pending = self.pending, []
         if events:
-            patch, buffers = _process_document_events(self.doc, events)
+            patch, buffers = _patch_of(self.doc, events)
             # A JSON string crosses into JS far faster than to_js() converting
             # the nested dict proxy by proxy; the page parses it.
             sendPatch(json.dumps(patch, separators=(",", ":")),

@@ -163,6 +163,9 @@ def watched(browser_context, base_url: str) -> Iterator[Watched]:
 
     page.route("**/*", route)
     browser_context.route("**/*", route)
+    # The worker encodes each patch its own faster way and Bokeh's way, and
+    # reports any difference as an error (build/web/worker.js, _patch_of).
+    page.add_init_script("window.wflCheckPatches = true;")
     page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
     page.on("response", lambda r: r.status >= 400 and w.errors.append(f"HTTP {r.status} {r.url}"))

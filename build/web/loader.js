@@ -104,6 +104,17 @@
     wfl.labelledAt = performance.now();
   }
 
+  // Naming controls walks every shadow root of the page, so it runs after a
+  // patch that can change a label or add controls, not after every slider
+  // step's new numbers and sentences.
+  const DATA_EVENTS = new Set(["ColumnDataChanged", "ColumnsPatched", "ColumnsStreamed"]);
+  const QUIET_ATTRS = new Set(["text", "start", "end", "search", "high", "low", "location",
+    "value", "value_input", "value_throttled", "factors"]);
+  function mayRelabel(patch) {
+    return (patch.events || []).some((e) => !DATA_EVENTS.has(e.kind)
+      && !(e.kind === "ModelChanged" && QUIET_ATTRS.has(e.attr)));
+  }
+
   let labelQueued = false;
   function labelSoon() {
     if (labelQueued) return;
@@ -294,15 +305,15 @@
         wfl.idleAt = performance.now();
       }
     } else if (msg.type === "patch") {
+      const patch = typeof msg.patch === "string" ? JSON.parse(msg.patch) : msg.patch;
       try {
         patching += 1;
         wfl.patchesReceived += 1;
-        const patch = typeof msg.patch === "string" ? JSON.parse(msg.patch) : msg.patch;
         worker.jsdoc.apply_json_patch(patch, msg.buffers);
       } finally {
         patching -= 1;
       }
-      labelSoon();
+      if (mayRelabel(patch)) labelSoon();
     } else if (msg.type === "error") {
       wfl.errors.push(msg.msg);
       console.error("[python worker]", msg.msg);

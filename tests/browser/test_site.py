@@ -434,3 +434,23 @@ def test_page_without_its_snapshot_asks_python_for_the_document(watched) -> None
         expected_activations("Michael Jordan"), abs=1e-9)
     type_name(w, "Michael Phelps")
     wait_text(w, ".wfl-answer", "swimming")
+
+
+def test_controls_are_renamed_when_their_labels_change(watched) -> None:
+    """A neuron's sliders are named after its names: switching the neuron
+    renames them, and the accessible names follow the visible labels."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.get_by_role("slider", name="Row: weight on Serena", exact=True).count() == 0
+    select = w.page.locator("select").first
+    value = select.evaluate(
+        "s => [...s.options].find(o => o.textContent.startsWith('3:')).value")
+    select.select_option(value)
+    w.wait_for("return window.wfl.busy === false && /neuron=3/.test(location.search)")
+    deadline = time.monotonic() + 10
+    named = w.page.get_by_role("slider", name="Row: weight on Serena", exact=True)
+    while named.count() != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert named.count() == 1
+    assert w.page.get_by_role("slider", name="Row: weight on Michael", exact=True).count() == 0

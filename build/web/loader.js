@@ -62,14 +62,18 @@
     });
   }
 
+  // A section's key ("neuron") from its classes ["wfl-section", "wfl-neuron"].
+  function sectionKey(classes) {
+    if (!classes.includes("wfl-section")) return null;
+    const cls = classes.find((c) => c.startsWith("wfl-") && c !== "wfl-section");
+    return cls ? cls.slice(4) : null;
+  }
+
   function hideUnshown(node) {
     if (!node || typeof node !== "object") return;
     const attrs = node.attributes;
-    const classes = attrs && Array.isArray(attrs.css_classes) ? attrs.css_classes : null;
-    if (classes && classes.includes("wfl-section")) {
-      const key = classes.find((c) => c.startsWith("wfl-") && c !== "wfl-section");
-      if (key && !shown.includes(key.slice(4))) attrs.visible = false;
-    }
+    const key = attrs && Array.isArray(attrs.css_classes) ? sectionKey(attrs.css_classes) : null;
+    if (key && !shown.includes(key)) attrs.visible = false;
     for (const v of Object.values(node)) {
       if (v && typeof v === "object") hideUnshown(v);
     }
@@ -170,12 +174,10 @@
     worker.postMessage({ type: "patch", patch: patch });
   }
 
-  // The live document usually equals the prerendered one model for model:
-  // same code, same ids, same text. Only numbers may differ in their last
-  // bits (numpy in wasm vs the build's numpy). Then the page keeps what is on
-  // screen, scroll position and focus included, links it to Python, and
-  // Python resends every data source once. Anything else (a link with
-  // settings, say) is rendered afresh.
+  // For the default link the worker tells whether its document is the one
+  // the snapshot was made from (render(), msg.keep). With wflVerify set
+  // (tests) it also sends the document, and this checks the claim in full:
+  // same models, same text, numbers aside (numpy in wasm vs the build's).
   function sameShape(a, b) {
     if (typeof a === "number" && typeof b === "number") return true;
     if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
@@ -208,17 +210,14 @@
         worker.postMessage({ type: "send_doc" });
         return;
       }
-      // With wflVerify set (tests), it did, so check that claim in full.
+      // The page keeps what is on screen, scroll position and focus
+      // included; Python resends every data source once (exact numbers).
       if (msg.docs_json) wfl.verified = sameAsPrerender(msg);
       wfl.hydrated = true;
       adopt(prerenderedDoc, true);
       return;
     }
-    if (sameAsPrerender(msg)) {
-      wfl.hydrated = true;
-      adopt(prerenderedDoc, true);
-      return;
-    }
+    // Any other link (settings, sections) is rendered afresh.
     wfl.hydrated = false;
     worker.queue = []; // changes made to a snapshot we are about to replace
     const docs_json = JSON.parse(msg.docs_json);
@@ -272,10 +271,8 @@
     }, { rootMargin: "400px 0px" });
     for (const root of shadowRoots(document)) {
       for (const el of root.querySelectorAll(".wfl-section")) {
-        const key = [...el.classList].find((c) => c.startsWith("wfl-") && c !== "wfl-section");
-        if (!key) continue;
-        el.wflKey = key.slice(4);
-        observer.observe(el);
+        el.wflKey = sectionKey([...el.classList]);
+        if (el.wflKey) observer.observe(el);
       }
     }
   }

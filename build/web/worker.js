@@ -72,7 +72,6 @@ wfl_mark("import_app")
 build_app(wfl_search).servable()
 wfl_mark("build_app")
 from app.main import doc_fingerprint
-from panel.io.state import state
 wfl_keep = wfl_prerender is not None and doc_fingerprint(state.curdoc) == wfl_prerender
 if wfl_keep and not wfl_verify:
     # The page keeps its snapshot of this very document, so there is nothing

@@ -13,7 +13,9 @@ import importlib
 from collections.abc import Callable
 
 import panel as pn
+import param
 
+from app.common import Section
 from app.state import SECTIONS, AppState, from_query, state_keys, to_query
 
 # section key -> (module, class). Imported only when shown, so `show=recall`
@@ -49,7 +51,7 @@ def doc_fingerprint(doc: object) -> str:
     return digest.hexdigest()
 
 
-def section_class(key: str) -> Callable[[AppState], object]:
+def section_class(key: str) -> Callable[[AppState], Section]:
     module, name = SECTION_CLASSES[key]
     return getattr(importlib.import_module(module), name)
 
@@ -64,7 +66,7 @@ def write_url(state: AppState) -> None:
 ON_SCREEN_PREFIX = "shown:"
 
 
-def on_screen_input(sections: dict[str, object]) -> pn.widgets.TextInput:
+def on_screen_input(sections: dict[str, Section]) -> pn.widgets.TextInput:
     """A hidden box the page writes which sections the reader can see into
     ("shown:recall,neuron", from an IntersectionObserver in
     build/web/loader.js); sections off screen then redraw only when they
@@ -73,13 +75,13 @@ def on_screen_input(sections: dict[str, object]) -> pn.widgets.TextInput:
     scrolled, not what they set."""
     box = pn.widgets.TextInput(value="", visible=False, css_classes=["wfl-on-screen"])
 
-    def seen(event: object) -> None:
-        value = str(getattr(event, "new", "") or "")
+    def seen(event: param.parameterized.Event) -> None:
+        value = str(event.new or "")
         if not value.startswith(ON_SCREEN_PREFIX):
             return
         keys = set(value[len(ON_SCREEN_PREFIX):].split(","))
         for key, section in sections.items():
-            section.set_on_screen(key in keys)  # type: ignore[attr-defined]
+            section.set_on_screen(key in keys)
 
     box.param.watch(seen, "value")
     return box

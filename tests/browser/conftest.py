@@ -107,6 +107,15 @@ class Watched:
             time.sleep(0.05)
         raise AssertionError("worker still busy")
 
+    def focus_settled(self, control, section: str) -> None:
+        """Focus a control. Focusing scrolls, and the page then tells Python
+        which sections are on screen (a patch of its own, and redraws of any
+        that were stale); return once that has settled."""
+        control.focus()
+        self.wait_for(f"return (window.wfl.onScreen || []).includes('{section}')")
+        time.sleep(0.3)
+        self.wait_idle()
+
     def wait_for(self, js: str, timeout: float = 20) -> object:
         """Poll a JS expression (a function body) until it returns something truthy.
 

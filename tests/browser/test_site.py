@@ -251,12 +251,7 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
     w.page.goto(w.base + "?show=recall,neuron,embedding")
     w.wait_live()
     handle = slider_handle(w, "Bias (threshold)")
-    handle.focus()
-    # Focusing scrolls; the page then reports what is on screen (a patch of
-    # its own). Count from after that.
-    w.wait_for("return window.wfl.onScreen && window.wfl.onScreen.includes('neuron')")
-    time.sleep(0.3)
-    w.wait_idle()
+    w.focus_settled(handle, "neuron")  # count from after the on-screen report
     for _ in range(3):
         before = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
         handle.press("ArrowLeft")
@@ -386,8 +381,7 @@ def test_sections_off_screen_catch_up_when_scrolled_to(watched) -> None:
     w.page.goto(w.base)
     w.wait_live()
     handle = slider_handle(w, "Bias (threshold)")
-    handle.focus()  # scrolls the neuron section into view
-    w.wait_for("return window.wfl.onScreen && window.wfl.onScreen.includes('neuron')")
+    w.focus_settled(handle, "neuron")  # scrolls the neuron section into view
     assert "edit" not in w.page.evaluate("() => window.wfl.onScreen")
     before = w.source("shift")
     for _ in range(6):

@@ -173,7 +173,7 @@ def watched(browser_context, base_url: str) -> Iterator[Watched]:
     page.route("**/*", route)
     browser_context.route("**/*", route)
     # The worker encodes each patch its own faster way and Bokeh's way, and
-    # reports any difference as an error (build/web/worker.js, _patch_of).
+    # reports any difference as an error (app/worker_link.py, Link(check=True)).
     page.add_init_script("window.wflCheckPatches = true;")
     page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))

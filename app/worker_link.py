@@ -1,0 +1,265 @@
+"""The Python half of the browser worker (build/web/worker.js): how a reader's
+change reaches Panel and how everything it redraws goes back as one patch.
+
+Pure Python (no `js` or `pyodide` import), so CPython tests drive it with a
+real Panel document; the worker hands in a `send` that moves the JSON text
+and buffers to the page.
+
+Why it exists: Panel's own Pyodide link posts one message per document
+event and processes each widget attribute as its own event, and a slider
+step on the full page moves figures in several sections. Each piece below
+was measured on that step (see docs/benchmarks/browser.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import param
+from bokeh.core.serialization import Buffer, Serializer
+from bokeh.document import Document
+from bokeh.document.events import DocumentPatchedEvent, ModelChangedEvent
+from bokeh.model import Model
+from bokeh.models import ColumnDataSource
+
+Send = Callable[[str, dict[str, bytes]], None]
+
+
+# -- Panel, tuned for a page with one reader -------------------------------------------
+@contextlib.contextmanager
+def edit_readonly(parameterized: param.Parameterized) -> Iterator[None]:
+    """Panel's `edit_readonly`, loosening only the parameters that need it.
+
+    Panel's version rewrites `readonly` and `constant` on every parameter of
+    the widget (about sixty on a slider), twice, for every change a reader
+    makes; each write goes through param's `__setattr__`. Parameters that
+    are neither readonly nor constant end up as they were either way."""
+    saved = [(p, p.readonly, p.constant)
+             for p in parameterized.param.objects("existing").values()
+             if p.readonly or p.constant]
+    for p, _, _ in saved:
+        p.readonly = False
+        p.constant = False
+    try:
+        yield
+    finally:
+        for p, readonly, constant in saved:
+            p.readonly = readonly
+            p.constant = constant
+
+
+_held: dict[int, tuple[Any, Document]] | None = None
+
+
+def _server_change(self: Any, doc: Document, ref: str, subpath: str | None, attr: str,
+                   old: Any, new: Any) -> None:
+    """Panel's `Syncable._server_change`, which while a patch is applied only
+    collects the change; `Link.apply` then processes each widget once.
+
+    A slider step sets `value` and `value_throttled` together, and Panel
+    processed them as two events: the widget's parameters were rewritten
+    and its watchers walked twice per key press. Unlike Panel, every change
+    in the patch reaches its model before any widget reacts; a widget's
+    error is raised after the others have processed theirs."""
+    if _held is None:
+        _panel_server_change(self, doc, ref, subpath, attr, old, new)
+        return
+    if subpath:
+        attr = f"{subpath}.{attr}"
+    if attr in self._changing.get(ref, []):  # Panel's own echo of a Python change
+        self._changing[ref].remove(attr)
+        return
+    self._events.update({attr: new})
+    _held.setdefault(id(self), (self, doc))
+
+
+_panel_server_change: Callable[..., None] = None  # type: ignore[assignment]
+
+
+def tune_panel() -> None:
+    """Install the changes above, before the app is built: Panel binds
+    `_server_change` into each model's callbacks when it creates the model."""
+    global _panel_server_change
+    import panel.reactive
+    import panel.util
+    import panel.util.parameters
+    import panel.widgets.base
+    import panel.widgets.slider
+    from panel.io.state import state
+    from panel.reactive import Syncable
+
+    for module in (panel.util, panel.util.parameters, panel.reactive,
+                   panel.widgets.base, panel.widgets.slider):
+        module.edit_readonly = edit_readonly  # type: ignore[attr-defined]
+    if _panel_server_change is None:
+        _panel_server_change = Syncable._server_change
+        Syncable._server_change = _server_change  # type: ignore[method-assign]
+    # Panel counts "busy" events for a loading indicator this page never
+    # shows (the loader tracks wfl.busy itself); the bookkeeping rewrites
+    # pn.state's read-only flags several times per event.
+    state._add_busy_event = lambda event_id: None
+    state._remove_busy_event = lambda event_id, *args: None
+    # Panel logs every event at debug level; its handler drops the records,
+    # but only after each one is built.
+    logging.getLogger("panel").setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def one_event_per_widget() -> Iterator[None]:
+    """Within this block Panel only collects widget changes (see
+    `_server_change`); on leaving, each widget processes them as one event,
+    in the order the widgets first changed."""
+    global _held
+    if _held is not None:  # already collecting
+        yield
+        return
+    _held = {}
+    try:
+        yield
+    finally:
+        held, _held = _held, None
+        first: Exception | None = None
+        for obj, doc in held.values():
+            try:
+                obj._change_event(doc)
+            except Exception as err:  # noqa: BLE001 - one widget's error must not drop the rest
+                first = first or err
+        if first is not None:
+            from panel.io.state import state
+            state._handle_exception(first)  # as Panel would: its handler, else raise
+
+
+# -- patches out ---------------------------------------------------------------------------
+class LazySerializer(Serializer):
+    """Bokeh's serializer, with references made on demand.
+
+    Panel's `_process_document_events` hands Bokeh a set of every model the
+    page already has, and Bokeh builds a reference for each of them (about
+    700 here) on every patch, while a step's patch names a handful. Same
+    rule, asked per model: one of this document's, not new since the last
+    patch."""
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self._doc, self._new = doc, doc.models._new_models
+
+    def get_ref(self, obj: Any) -> Any:
+        ref = self._references.get(id(obj))
+        if (ref is None and isinstance(obj, Model) and obj.document is self._doc
+                and obj not in self._new):
+            ref = self._references[id(obj)] = obj.ref
+        return ref
+
+    def has_ref(self, obj: Any) -> bool:
+        return self.get_ref(obj) is not None
+
+
+def _buffer_ref(obj: Any) -> Any:
+    if isinstance(obj, Buffer):
+        return obj.ref
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def encode_patch(doc: Document, events: list[DocumentPatchedEvent],
+                 lazy: bool = True) -> tuple[str, dict[str, bytes]]:
+    """The JSON text and binary buffers of a patch, as Panel's
+    `_process_document_events` + `_serialize_buffers` + `json.dumps` give
+    them. Buffers become `{"id": ...}` in json's C encoder (the `default`
+    hook) instead of a Python walk over every list in the patch.
+
+    `lazy=False` encodes the way Panel and Bokeh do (the tests' reference)
+    and leaves the document's record of what the page has untouched."""
+    if lazy:
+        serializer: Serializer = LazySerializer(doc)
+    else:
+        serializer = Serializer(references=doc.models.synced_references)
+    patch = {"events": serializer.encode(events)}
+    buffers = {b.id: b.to_bytes() for b in serializer.buffers}
+    if lazy:
+        doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+    elif (panel_walk := _panel_serialize_buffers()) is not None:
+        return json.dumps(panel_walk(patch, buffers=buffers), separators=(",", ":")), buffers
+    return json.dumps(patch, separators=(",", ":"), default=_buffer_ref), buffers
+
+
+def _panel_serialize_buffers() -> Callable[..., Any] | None:
+    try:
+        from panel.io.pyodide import _serialize_buffers
+    except ImportError:  # CPython: panel.io.pyodide needs the browser's `js`
+        return None
+    return _serialize_buffers
+
+
+def comparable(text: str, buffers: dict[str, bytes]) -> str:
+    """A patch with each buffer reference replaced by the buffer's bytes: a
+    buffer gets a fresh id each time it is encoded."""
+    def resolve(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            if obj.keys() == {"id"} and obj["id"] in buffers:
+                return buffers[obj["id"]].hex()
+            return {k: resolve(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [resolve(v) for v in obj]
+        return obj
+    return json.dumps(resolve(json.loads(text)), sort_keys=True)
+
+
+class Link:
+    """Queues the document events one change of the reader's causes and sends
+    them as one patch (Panel's own link posts one message per event, so a
+    step that redraws five plots made the page repaint five times).
+
+    `check=True` (the tests' `wflCheckPatches`) also encodes every patch the
+    way Panel and Bokeh do and raises if the JSON differs."""
+
+    def __init__(self, doc: Document, send: Send, check: bool = False) -> None:
+        self.doc, self.send, self.check = doc, send, check
+        self.pending: list[DocumentPatchedEvent] = []
+        self.batching = False
+        doc.on_change(self.on_change)
+
+    def on_change(self, event: DocumentPatchedEvent) -> None:
+        if getattr(event, "setter", None) == "js":
+            return
+        self.pending.append(event)
+        if not self.batching:
+            self.flush()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self.batching = True
+        try:
+            yield
+        finally:
+            self.batching = False
+            self.flush()
+
+    def flush(self) -> None:
+        events, self.pending = self.pending, []
+        if not events:
+            return
+        if self.check:
+            ref_text, ref_buffers = encode_patch(self.doc, events, lazy=False)
+        text, buffers = encode_patch(self.doc, events)
+        if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
+            raise RuntimeError("patch encoding differs from Bokeh's")
+        self.send(text, buffers)
+
+    def apply(self, patch: Any) -> None:
+        """Apply one patch from the page (a `panel.io.pyodide` Serialized
+        or a plain dict), then send everything it changed as one patch."""
+        with self.batch(), one_event_per_widget():
+            self.doc.apply_json_patch(patch, setter="js")
+
+    def resync(self) -> None:
+        """Send every data source's data: the page kept its prerendered
+        snapshot, whose numbers came from the build's numpy, not this one."""
+        with self.batch():
+            for model in list(self.doc.models):
+                if isinstance(model, ColumnDataSource):
+                    self.doc.callbacks.trigger_on_change(
+                        ModelChangedEvent(self.doc, model, "data", model.data))

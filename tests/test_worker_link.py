@@ -1,0 +1,209 @@
+"""The worker's Python link (app/worker_link.py) on a real Panel document in
+CPython: the same code the browser runs, minus the `js` module."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import panel as pn
+import panel.reactive
+import panel.util
+import panel.util.parameters
+import panel.widgets.base
+import panel.widgets.slider
+import param
+import pytest
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource
+from panel.io.state import state
+
+from app import worker_link as wl
+
+PATCHED_MODULES = (panel.util, panel.util.parameters, panel.reactive,
+                   panel.widgets.base, panel.widgets.slider)
+
+
+@pytest.fixture()
+def tuned() -> Iterator[None]:
+    """tune_panel() for one test; Panel as it was afterwards."""
+    saved = [(m, m.edit_readonly) for m in PATCHED_MODULES]
+    server_change = panel.reactive.Syncable._server_change
+    level = logging.getLogger("panel").level
+    wl.tune_panel()
+    try:
+        yield
+    finally:
+        for m, fn in saved:
+            m.edit_readonly = fn
+        panel.reactive.Syncable._server_change = server_change
+        wl._panel_server_change = None
+        for name in ("_add_busy_event", "_remove_busy_event"):
+            state.__dict__.pop(name, None)
+        logging.getLogger("panel").setLevel(level)
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.patches: list[tuple[dict, dict[str, bytes]]] = []
+
+    def __call__(self, text: str, buffers: dict[str, bytes]) -> None:
+        self.patches.append((json.loads(text), buffers))
+
+
+def linked(obj: pn.viewable.Viewable, *extra: object,
+           check: bool = True) -> tuple[Document, object, Sent, wl.Link]:
+    doc = Document()
+    root = obj.get_root(doc)
+    doc.add_root(root)
+    for model in extra:
+        doc.add_root(model)
+    sent = Sent()
+    link = wl.Link(doc, sent, check=check)
+    doc.models.flush_synced()  # the page has the document already
+    return doc, root, sent, link
+
+
+def slider_step(model_id: str, value: float) -> dict:
+    """What the page sends for one key press on a slider."""
+    ref = {"id": model_id}
+    return {"events": [
+        {"kind": "ModelChanged", "model": ref, "attr": "value", "new": value},
+        {"kind": "ModelChanged", "model": ref, "attr": "value_throttled", "new": value},
+    ]}
+
+
+def test_edit_readonly_behaves_like_panels() -> None:
+    """Same values, same flags afterwards, instance and class, as Panel's
+    own (param copies a parameter onto the instance when it is set, so not
+    everything is restored: that quirk is Panel's and kept)."""
+    def outcome(edit) -> tuple:
+        class P(param.Parameterized):
+            a = param.Number(1, readonly=True)
+            b = param.Number(2, constant=True)
+            c = param.Number(3)
+            d = param.Number(4, readonly=True)
+
+        p = P()
+        with edit(p):
+            p.a, p.b, p.c = 10, 20, 30
+        flags = lambda ps: {k: (o.readonly, o.constant) for k, o in ps.items()}  # noqa: E731
+        with pytest.raises(TypeError):
+            p.d = 5  # never touched inside: still read-only
+        return (p.a, p.b, p.c, flags(p.param.objects("existing")), flags(P.param.objects()))
+
+    assert outcome(wl.edit_readonly) == outcome(panel.util.parameters.edit_readonly)
+
+
+def test_a_slider_step_is_one_event_one_patch(tuned: None) -> None:
+    slider = pn.widgets.FloatSlider(start=-3, end=3, step=0.1, value=-1.0)
+    src = ColumnDataSource({"x": [0.0]})
+    calls: list[dict] = []
+    seen: list[float] = []
+    original = slider._process_events
+
+    def counting(events: dict) -> None:
+        calls.append(dict(events))
+        original(events)
+
+    slider._process_events = counting
+
+    def redraw(event: param.parameterized.Event) -> None:
+        seen.append(event.new)
+        src.data.update({"x": [event.new * 2]})
+
+    slider.param.watch(redraw, "value")
+    doc, root, sent, link = linked(slider, src)
+    link.apply(slider_step(root.id, -0.9))
+    # Panel processed value and value_throttled together, once.
+    assert calls == [{"value": -0.9, "value_throttled": -0.9}]
+    assert seen == [-0.9] and slider.value == slider.value_throttled == -0.9
+    # Everything the step changed went back as one patch, without echoing
+    # the page's own change.
+    assert len(sent.patches) == 1
+    events = sent.patches[0][0]["events"]
+    assert [e["kind"] for e in events] == ["ColumnDataChanged"]
+    assert events[0]["data"]["entries"][0][1] == [-1.8]
+
+
+def test_without_the_link_panel_processes_as_before(tuned: None) -> None:
+    """Outside Link.apply (Python-side changes, other documents) the tuned
+    `_server_change` hands over to Panel's own."""
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.0)
+    doc = Document()
+    model = slider.get_root(doc)
+    doc.add_root(model)
+    model.value = 0.5  # a browser-side change arriving outside any patch
+    assert slider.value == 0.5
+    slider.value = 0.2  # Python to model
+    assert model.value == 0.2
+
+
+def test_widgets_changed_in_one_patch_process_in_order(tuned: None) -> None:
+    a = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
+    b = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
+    order: list[str] = []
+    a.param.watch(lambda e: order.append("a"), "value")
+    b.param.watch(lambda e: order.append("b"), "value")
+    doc, root, sent, link = linked(pn.Column(b, a))
+    ma = a._models[root.ref["id"]][0]
+    mb = b._models[root.ref["id"]][0]
+    link.apply({"events": [
+        {"kind": "ModelChanged", "model": {"id": ma.id}, "attr": "value", "new": 0.3},
+        {"kind": "ModelChanged", "model": {"id": mb.id}, "attr": "value", "new": 0.6},
+    ]})
+    assert order == ["a", "b"] and (a.value, b.value) == (0.3, 0.6)
+
+
+def test_an_error_in_a_callback_still_flushes_and_frees_the_link(tuned: None) -> None:
+    slider = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
+    other = ColumnDataSource({"y": [1]})
+
+    def bad(event: param.parameterized.Event) -> None:
+        other.data.update({"y": [2]})
+        if event.new == 0.5:
+            raise ValueError("boom")
+
+    slider.param.watch(bad, "value")
+    doc, root, sent, link = linked(slider, other)
+    with pytest.raises(ValueError, match="boom"):  # as Panel raises it, with no handler set
+        link.apply(slider_step(root.id, 0.5))
+    assert wl._held is None and not link.batching
+    assert len(sent.patches) == 1  # the change made before the error still went out
+    link.apply(slider_step(root.id, 0.7))
+    assert slider.value == 0.7
+
+
+def test_encoding_matches_bokehs_with_buffers_and_new_models() -> None:
+    src = ColumnDataSource({"img": [np.arange(12.0).reshape(3, 4)], "s": ["a"]})
+    doc = Document()
+    doc.add_root(src)
+    doc.models.flush_synced()
+    sent = Sent()
+    link = wl.Link(doc, sent, check=True)  # raises if the two encodings differ
+    with link.batch():
+        src.data = {"img": [np.ones((2, 2))], "s": ["b"]}
+        doc.add_root(ColumnDataSource({"z": [1, 2]}))  # a model the page lacks
+    (patch, buffers), = sent.patches
+    text = json.dumps(patch)
+    ref_text, ref_buffers = wl.encode_patch(doc, [], lazy=False)
+    assert ref_buffers == {}
+    # the image travels as a buffer referenced by id, the new model in full
+    [buf_id] = buffers
+    assert f'{{"id": "{buf_id}"}}' in text
+    assert np.frombuffer(buffers[buf_id], dtype=np.float64).tolist() == [1.0] * 4
+    assert '"z"' in text
+
+
+def test_resync_sends_every_data_source() -> None:
+    a, b = ColumnDataSource({"x": [1]}), ColumnDataSource({"y": [2]})
+    doc = Document()
+    doc.add_root(a)
+    doc.add_root(b)
+    doc.models.flush_synced()
+    sent = Sent()
+    wl.Link(doc, sent).resync()
+    (patch, _), = sent.patches
+    assert {e["model"]["id"] for e in patch["events"]} == {a.id, b.id}

@@ -9,6 +9,7 @@
     stage: "prerender", live: false, busy: false, patchesSent: 0, patchesReceived: 0,
     errors: [], marks: {},
   });
+  tuneBokeh();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -275,6 +276,47 @@
         if (el.wflKey) observer.observe(el);
       }
     }
+  }
+
+  // Two changes to how BokehJS (pinned in build/versions.py) repaints, for
+  // the slider path. Each figure's paint rewrote the CSS position of every
+  // renderer, even when unchanged, and then read computed styles (colours
+  // from CSS variables, the base font size): each read after a write made
+  // the browser recalculate the page's styles, about 46 times per full-page
+  // slider step (a devtools trace). Now an unchanged stylesheet is left
+  // alone, and glyph renderers, whose boxes hold nothing visible, get their
+  // new position once the frame is painted; about 4 recalculations remain.
+  // If a BokehJS upgrade moves these, the page works as before, and
+  // wfl.tunedBokeh (checked by the tests) says so.
+  function tuneBokeh() {
+    wfl.tunedBokeh = false;
+    let dom, glyphs;
+    try {
+      dom = Bokeh.require("core/dom");
+      glyphs = Bokeh.require("models/renderers/glyph_renderer");
+    } catch (e) {
+      return;
+    }
+    const sheet = dom && dom.InlineStyleSheet && dom.InlineStyleSheet.prototype;
+    const view = glyphs && glyphs.GlyphRendererView && glyphs.GlyphRendererView.prototype;
+    if (!sheet || typeof sheet._update !== "function" || !view
+        || typeof view.update_position !== "function") return;
+    const write = sheet._update;
+    sheet._update = function (css) {
+      if (this.el.textContent !== css) write.call(this, css);
+    };
+    const place = view.update_position;
+    const waiting = new Set();
+    const placeAll = () => {
+      const views = [...waiting];
+      waiting.clear();
+      for (const v of views) place.call(v);
+    };
+    view.update_position = function () {
+      if (!waiting.size) setTimeout(placeAll, 0);
+      waiting.add(this);
+    };
+    wfl.tunedBokeh = true;
   }
 
   const onMessage = async (event) => {

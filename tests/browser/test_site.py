@@ -448,3 +448,52 @@ def test_controls_are_renamed_when_their_labels_change(watched) -> None:
         time.sleep(0.1)
     assert named.count() == 1
     assert w.page.get_by_role("slider", name="Row: weight on Michael", exact=True).count() == 0
+
+
+STYLES_JS = """(mark) => {
+  // Every renderer's CSS-position stylesheet, in every shadow root.
+  const sheets = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("*")) {
+      if (!el.shadowRoot) continue;
+      sheets.push(...el.shadowRoot.querySelectorAll("style[data-css=position]"));
+      walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  if (mark) {
+    window.__sheets = sheets.map((s) => [s, s.firstChild, s.textContent]);
+    return sheets.length;
+  }
+  let changed = 0, replaced = 0, kept = 0;
+  for (const [s, node, text] of window.__sheets) {
+    if (s.textContent !== text) changed += 1;
+    else if (s.firstChild !== node) replaced += 1;
+    else kept += 1;
+  }
+  return {changed, replaced, kept};
+}"""
+
+
+def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
+    """BokehJS rewrote every renderer's position stylesheet on each paint,
+    unchanged or not, and each rewrite made the next style read recalculate
+    the page's styles (build/web/loader.js, tuneBokeh). After slider steps
+    that repaint the neuron section's figures, a stylesheet whose text is
+    the same keeps its very text node, and the glyph renderers whose boxes
+    moved do get their new position (set after the frame)."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.tunedBokeh") is True
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    assert w.page.evaluate(STYLES_JS, True) > 20
+    for _ in range(3):
+        handle.press("ArrowRight")
+        w.wait_idle()
+    time.sleep(0.5)  # frames painted, deferred positions set
+    counts = w.page.evaluate(STYLES_JS, False)
+    assert counts["changed"] >= 1, counts  # the plots did repaint, boxes moved
+    assert counts["replaced"] == 0, counts  # nothing rewritten with equal text
+    assert counts["kept"] > 10, counts

@@ -18,6 +18,7 @@ import param
 import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource
+from bokeh.util.warnings import BokehUserWarning
 from panel.io.state import state
 
 from app import worker_link as wl
@@ -186,6 +187,20 @@ def test_encoding_matches_bokehs_with_buffers_and_new_models() -> None:
     with link.batch():
         src.data = {"img": [np.ones((2, 2))], "s": ["b"]}
         doc.add_root(ColumnDataSource({"z": [1, 2]}))  # a model the page lacks
+    # Lists of plain values take a shortcut; these must not (Bokeh spells
+    # them out or warns): NaN, infinities, an int past 2**53, tuples, None.
+    odd = {"f": [1.5, float("nan"), float("inf"), -float("inf")], "i": [1, 2, 3, 2**60],
+           "t": [("a", "b"), ("c", "d"), (), ("e",)], "n": [None, 1.0, 2.0, 3.0],
+           "ok": [0.5, -2, "x", 1e300]}
+    with pytest.warns(BokehUserWarning, match="out of range integer"), link.batch():
+        doc.add_root(ColumnDataSource(odd))
+    odd_patch = sent.patches.pop()[0]
+    entries = dict(odd_patch["events"][0]["model"]["attributes"]["data"]["entries"])
+    assert entries["f"][1] == {"type": "number", "value": "nan"}
+    assert entries["f"][2] == {"type": "number", "value": "+inf"}
+    assert entries["i"][3] == float(2**60)
+    assert entries["ok"] == [0.5, -2, "x", 1e300]
+    assert entries["t"] == [["a", "b"], ["c", "d"], [], ["e"]]
     (patch, buffers), = sent.patches
     text = json.dumps(patch)
     ref_text, ref_buffers = wl.encode_patch(doc, [], lazy=False)

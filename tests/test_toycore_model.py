@@ -231,6 +231,39 @@ def test_neuron_labels(model):
     assert golf.run("Michael Jordan").answer == "golf"
 
 
+def labels_by_hand(model):
+    """Each neuron's label from a plain loop: which facts make it fire (each
+    fact run through the model on its own) and which sport its column
+    points at most (>= 0.5), per the docstring of ToyModel.neuron_labels."""
+    out = []
+    for j in range(model.cfg.d_mlp):
+        up, down = model.mlp.W_up[j], model.mlp.W_down[:, j]
+        if not any(float(x) for x in up) and not any(float(x) for x in down):
+            out.append("(unused)")
+            continue
+        firing = [f.name for f in model.facts
+                  if model.run(f.name).cache["mlp.hook_post"][-1][j] >= model.cfg.fire_threshold]
+        who = " / ".join(firing) if len(firing) <= 3 else f"{len(firing)} facts"
+        scores = [dot(model.embedding.vec(sp), down) for sp in model.sports]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else -1
+        what = model.sports[best] if best >= 0 and scores[best] >= 0.5 else "?"
+        out.append(f"{who or 'nobody'} → {what}")
+    return out
+
+
+@pytest.mark.parametrize("edit", ["none", "loose", "silent", "unused", "two_sports", "gelu"])
+def test_neuron_labels_match_a_plain_loop(model, edit):
+    m = {
+        "none": model,
+        "loose": model.set_neuron(0, bias=0.0),  # half matches fire: several names
+        "silent": model.set_neuron(1, column={"golf": 0.2}),  # writes too little: "?"
+        "unused": model.set_neuron(2, row={}, bias=0.0, column={}),
+        "two_sports": model.set_neuron(3, column={"golf": 0.6, "tennis": 0.9}),
+        "gelu": model.with_(activation="gelu").set_neuron(0, bias=-0.2),
+    }[edit]
+    assert m.neuron_labels() == labels_by_hand(m)
+
+
 def test_set_neuron_sliders(model):
     j = neuron_of(model, "Michael Jordan")
     loose = model.set_neuron(j, bias=0.0)  # threshold removed: half matches now fire

@@ -529,22 +529,29 @@ class ToyModel:
         so it stays true after the reader drags a slider:
         "Michael Jordan → basketball", "nobody → golf", "(unused)"."""
         sports = self.sports
-        sport_dirs = self.embedding.matrix(sports)
+        d_mlp = self.cfg.d_mlp
         posts = np.array([r.cache["mlp.hook_post"][-1] for r in self.fact_runs]).reshape(
-            len(self.facts), self.cfg.d_mlp
+            len(self.facts), d_mlp
         )
+        # Whole-matrix steps, then one pass in plain Python: the app relabels
+        # every neuron on every slider step.
+        unused = (~self.mlp.W_up.any(axis=1) & ~self.mlp.W_down.any(axis=0)).tolist()
+        fires = (posts >= self.cfg.fire_threshold).T.tolist()  # [neuron][fact]
+        if sports:
+            dots = self.embedding.matrix(sports) @ self.mlp.W_down  # [sport, neuron]
+            best = np.argmax(dots, axis=0).tolist()
+            writes = [sports[b] if dots[b, j] >= 0.5 else "?" for j, b in enumerate(best)]
+        else:
+            writes = ["?"] * d_mlp
+        names = [f.name for f in self.facts]
         labels = []
-        for j in range(self.cfg.d_mlp):
-            if not np.any(self.mlp.W_up[j]) and not np.any(self.mlp.W_down[:, j]):
+        for j in range(d_mlp):
+            if unused[j]:
                 labels.append("(unused)")
                 continue
-            rows = np.flatnonzero(posts[:, j] >= self.cfg.fire_threshold)
-            firing = [self.facts[int(i)].name for i in rows]
+            firing = [name for name, on in zip(names, fires[j], strict=True) if on]
             who = " / ".join(firing) if len(firing) <= 3 else f"{len(firing)} facts"
-            dots = sport_dirs @ self.mlp.W_down[:, j] if sports else np.zeros(0)
-            best = int(np.argmax(dots)) if len(dots) else -1
-            what = sports[best] if best >= 0 and dots[best] >= 0.5 else "?"
-            labels.append(f"{who or 'nobody'} → {what}")
+            labels.append(f"{who or 'nobody'} → {writes[j]}")
         return labels
 
     # -- state ----------------------------------------------------------------

@@ -70,6 +70,25 @@ def test_build_fails_when_an_absolute_url_survives(built: Path, tmp_path: Path) 
         site.check_no_absolute_urls(copy)
 
 
+def test_build_fails_when_css_could_set_a_bokeh_visual(built: Path, tmp_path: Path) -> None:
+    """The page skips BokehJS's CSS-variable lookups for visuals; the build
+    proves nothing it ships defines one."""
+    copy = tmp_path / "site"
+    shutil.copytree(built, copy, ignore=shutil.ignore_patterns("*.whl", "*.wasm", "*.zip"))
+    app = tmp_path / "app"
+    shutil.copytree(site.ROOT / "app", app, ignore=shutil.ignore_patterns("__pycache__"))
+    site.check_no_css_visual_variables(copy, app)  # the real output is clean
+    (copy / "page.css").write_text((copy / "page.css").read_text()
+                                   + "\n.bk-Figure { --bk-line-color: red; }\n")
+    with pytest.raises(RuntimeError, match="--bk-line-color"):
+        site.check_no_css_visual_variables(copy, app)
+    (copy / "page.css").write_text((built / "page.css").read_text())
+    (app / "recall.py").write_text((app / "recall.py").read_text()
+                                   + '\nX = ":host { --bk-text-color: #fff; }"\n')
+    with pytest.raises(RuntimeError, match="--bk-text-color"):
+        site.check_no_css_visual_variables(copy, app)
+
+
 def test_template_markers_are_required() -> None:
     with pytest.raises(ValueError, match="wfl:roots"):
         site.fill_template("<html></html>", {"roots": "x"})

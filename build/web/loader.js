@@ -278,7 +278,7 @@
     }
   }
 
-  // Two changes to how BokehJS (pinned in build/versions.py) repaints, for
+  // Three changes to how BokehJS (pinned in build/versions.py) repaints, for
   // the slider path. Each figure's paint rewrote the CSS position of every
   // renderer, even when unchanged, and then read computed styles (colours
   // from CSS variables, the base font size): each read after a write made
@@ -286,21 +286,29 @@
   // slider step (a devtools trace). Now an unchanged stylesheet is left
   // alone, and glyph renderers, whose boxes hold nothing visible, get their
   // new position once the frame is painted; about 4 recalculations remain.
+  // And BokehJS no longer asks computed styles for a --bk-<visual> variable
+  // per colour, width and font on every paint (thousands of lookups a step):
+  // nothing this page loads defines one, which the build checks
+  // (build/site.py, check_no_css_visual_variables).
   // If a BokehJS upgrade moves these, the page works as before, and
   // wfl.tunedBokeh (checked by the tests) says so.
   function tuneBokeh() {
     wfl.tunedBokeh = false;
-    let dom, glyphs;
+    let dom, glyphs, visual;
     try {
       dom = Bokeh.require("core/dom");
       glyphs = Bokeh.require("models/renderers/glyph_renderer");
+      visual = Bokeh.require("core/visuals/visual");
     } catch (e) {
       return;
     }
     const sheet = dom && dom.InlineStyleSheet && dom.InlineStyleSheet.prototype;
     const view = glyphs && glyphs.GlyphRendererView && glyphs.GlyphRendererView.prototype;
+    const visuals = visual && visual.VisualProperties && visual.VisualProperties.prototype;
     if (!sheet || typeof sheet._update !== "function" || !view
-        || typeof view.update_position !== "function") return;
+        || typeof view.update_position !== "function" || !visuals
+        || typeof visuals._get_css_value !== "function") return;
+    visuals._get_css_value = () => "";
     const write = sheet._update;
     sheet._update = function (css) {
       if (this.el.textContent !== css) write.call(this, css);

@@ -487,8 +487,7 @@ def detail_rows(s: dict) -> list[list[str]]:
            " / ".join(f"{v:.0f}" for v in (s[key][phase]["p50"], s[key][phase]["p95"],
                                               s[key][phase]["max"])) + " ms"]
           for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"))
-          for phase, what in (("first", "first data applied"), ("all", "every plot's data applied"),
-                              ("drawn", "drawn"))
+          for phase, what in (("all", "every plot's data applied"), ("drawn", "drawn"))
           if s.get(key, {}).get(phase)],
         ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
         ["warm reload: responses 200 / 304 / bytes re-sent",

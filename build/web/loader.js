@@ -235,6 +235,7 @@
     render_items[0].root_ids = root_ids;
     for (const el of document.querySelectorAll("[data-root-id]")) el.innerHTML = "";
     Bokeh.index.roots.map((v) => v.remove());
+    document.body.classList.add("wfl-fresh"); // no longer the snapshot (page.css)
     const [views] = await Bokeh.embed.embed_items(docs_json, render_items);
     adopt([...views.roots.values()][0].model.document, false);
   }

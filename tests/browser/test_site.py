@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import time
+from io import BytesIO
 
 import pytest
+from PIL import Image
 
 import toycore as tc
 
@@ -355,6 +357,29 @@ def test_embed_presenter_and_dark_flags(watched) -> None:
         """() => [...window.wfl.doc.all_models].map(m => m.css_classes || [])
              .filter(c => c.includes('wfl-section')).map(c => c.join(' '))""")
     assert sections == ["wfl-section wfl-recall"], sections
+
+
+def test_dark_link_never_shows_the_light_snapshot(watched) -> None:
+    """The snapshot is drawn light (made for the default link); a dark link
+    shows it inverted until the live dark page replaces it, then as is."""
+    w = watched
+
+    def brightness() -> float:
+        img = Image.open(BytesIO(w.page.locator("#wfl-main").screenshot())).convert("L")
+        return sum(img.getdata()) / (img.width * img.height)
+
+    main_filter = "() => getComputedStyle(document.getElementById('wfl-main')).filter"
+    w.page.goto(w.base + "?theme=dark", wait_until="domcontentloaded")
+    w.page.wait_for_function("() => window.wfl && window.wfl.marks.prerendered")
+    if not w.page.evaluate("() => window.wfl.live"):  # Python takes seconds more
+        assert "invert" in w.page.evaluate(main_filter)
+        assert brightness() < 100, "the snapshot shows light on a dark link"
+    w.wait_live()
+    assert w.page.evaluate(main_filter) == "none"
+    assert brightness() < 100, "the live dark page is not dark"
+    w.page.goto(w.base)
+    w.wait_live()
+    assert brightness() > 150, "the default page is light"
 
 
 def test_share_button_copies_the_current_link(watched, browser_context) -> None:

@@ -188,10 +188,17 @@ def legend_style(f: figure, state: AppState) -> None:
         leg.border_line_alpha = 0.8
 
 
-def big_text(state: AppState) -> list[str]:
-    """Stylesheets for a Markdown pane: projector-size text in presenter mode."""
-    return [":host { font-size: 20px; } p, li, td, th { font-size: 20px; }"] \
-        if state.presenter else []
+# Prose size (px): a comfortable reading size next to the page's 17px
+# introduction (Panel's Markdown pane alone gives about 12px), and projector
+# size in presenter mode. Live text uses the same sizes.
+PROSE_PX = {False: 16, True: 20}
+ANSWER_PX = {False: 20, True: 26}  # a section's answer line, the first thing a reader looks for
+
+
+def prose_css(state: AppState) -> list[str]:
+    """Stylesheets for a Markdown pane of prose: the page's reading size."""
+    px = PROSE_PX[state.presenter]
+    return [f":host {{ font-size: {px}px; }} p, li, td, th {{ font-size: {px}px; }}"]
 
 
 # -- text that changes on every step ----------------------------------------------------
@@ -228,9 +235,8 @@ class LiveText:
     def __init__(self, state: AppState, css_class: str, visible: bool = True,
                  large: bool = False) -> None:
         # `large` is for a section's answer, the line a reader looks for first.
-        size = (26 if large else 20) if state.presenter else (18 if large else 0)
-        sized = f" :host, p, li, td, th {{ font-size: {size}px; }}"
-        css = LIVE_CSS + (sized if size else "")
+        size = (ANSWER_PX if large else PROSE_PX)[state.presenter]
+        css = LIVE_CSS + f" :host, p, li, td, th {{ font-size: {size}px; }}"
         self._html = ""
         self.div = HTMLModel(text="", css_classes=[css_class], sizing_mode="stretch_width",
                              margin=(5, 10), disable_math=True, visible=visible,
@@ -378,7 +384,7 @@ class Section:
         self._stale = False
         self.message = pn.pane.Alert("", alert_type="warning", visible=False,
                                      sizing_mode="stretch_width",
-                                     css_classes=["wfl-message"])
+                                     css_classes=["wfl-message"], stylesheets=prose_css(state))
 
     def say(self, text: str = "", kind: str = "warning") -> None:
         """Show (or with no text, hide) a short message in the section."""
@@ -433,7 +439,7 @@ class Section:
                                 stylesheets=[f"h2 {{ font-size: {size}; font-weight: 700; "
                                              "margin: 0.6em 0 0.2em; }"])
         text = pn.pane.Markdown(prose, sizing_mode="stretch_width", visible=self.state.prose,
-                                css_classes=["wfl-prose"], stylesheets=big_text(self.state))
+                                css_classes=["wfl-prose"], stylesheets=prose_css(self.state))
         ctrl = pn.Column(*controls, visible=self.state.controls, sizing_mode="stretch_width",
                          css_classes=["wfl-controls"])
         return pn.Column(head, text, ctrl, self.message, *figures, sizing_mode="stretch_width",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import panel as pn
 import param
 
-from app.common import Section
+from app.common import Section, prose_css
 from app.state import SECTIONS, AppState, from_query, state_keys, to_query
 
 # section key -> (module, class). Imported only when shown, so `show=recall`
@@ -105,6 +105,7 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
     notes = pn.pane.Alert(
         "\n".join(f"- {w}" for w in warnings), alert_type="warning",
         visible=bool(warnings), sizing_mode="stretch_width", css_classes=["wfl-link-notes"],
+        stylesheets=prose_css(state),
     )
     state.param.watch(lambda *_: write_url(state), state_keys())
     on_screen = on_screen_input({s.key: s for s in sections})

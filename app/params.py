@@ -10,7 +10,18 @@ from __future__ import annotations
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
 
-from app.common import FIRE, QUIET, LiveText, Section, bokeh, fig, num, strong, text_color
+from app.common import (
+    FIRE,
+    QUIET,
+    LiveText,
+    Section,
+    bokeh,
+    fig,
+    num,
+    prose_css,
+    strong,
+    text_color,
+)
 from app.state import AppState
 from toycore.params import PRESETS, ModelShape, count, lesson_formula
 
@@ -87,7 +98,8 @@ class ParamsSection(Section):
                       for f, (key, label) in FLAGS.items()}
         self.total = LiveText(state, "wfl-params-total")
         self.gpt3 = pn.pane.Markdown(gpt3_summary(), sizing_mode="stretch_width",
-                                     css_classes=["wfl-params-gpt3"])
+                                     css_classes=["wfl-params-gpt3"],
+                                     stylesheets=prose_css(state))
         self.rows = ColumnDataSource({"part": [], "count": [], "label": [], "color": []})
         parts = [label for label, _ in count(PRESETS["toy"]).rows()]
         f = fig(state, height=320, y_range=FactorRange(*reversed(parts)), x_range=(0, 1),

@@ -29,6 +29,7 @@ from app.common import (
     fig,
     legend_style,
     num,
+    prose_css,
     strong,
 )
 from app.state import AppState
@@ -85,7 +86,8 @@ class SuperpositionSection(Section):
                                        width=180)
         self.status = LiveText(state, "wfl-superposition-status")
         self.reference_text = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                               css_classes=["wfl-superposition-reference"])
+                                               css_classes=["wfl-superposition-reference"],
+                                               stylesheets=prose_css(state))
         self.packer: sp.Packer | None = None
         self.loop = Loop(self.pack, self.stop, self._step, PERIOD_MS, self.say, "Packing")
         empty = {"left": [], "right": [], "top": [], "share": []}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import panel as pn
 import pytest
 
 import toycore as tc
@@ -37,6 +38,19 @@ def test_flags_hide_prose_and_controls() -> None:
     col = page.wfl_sections["neuron"].panel()
     prose, controls = col[1], col[2]
     assert prose.visible is False and controls.visible is False
+
+
+@pytest.mark.parametrize(("query", "px"), [("", 16), ("presenter=1", 20)])
+def test_every_prose_pane_has_the_reading_size(query: str, px: int) -> None:
+    """All Markdown prose (each section's text and message, the GPT-3
+    summary, the superposition reference, the link's notes) at the page's
+    reading size; Panel's own is about 12px, and on a projector 20px."""
+    page = build_app(query)
+    panes = [m for m in page.select(pn.pane.Markdown) if "wfl-title" not in m.css_classes]
+    assert len(panes) >= 2 * len(page.wfl_sections) + 3
+    for pane in panes:
+        css = " ".join(str(x) for x in pane.stylesheets)
+        assert f"font-size: {px}px" in css, (pane.css_classes, css)
 
 
 def test_bad_link_shows_a_message_not_a_traceback() -> None:

@@ -26,7 +26,16 @@ from bokeh.document.events import DocumentPatchedEvent, ModelChangedEvent
 from bokeh.model import Model
 from bokeh.models import ColumnDataSource
 
-Send = Callable[[str, dict[str, bytes]], None]
+# send(JSON text, buffers by id, later): `later` marks a patch the page may
+# apply after its next frame (nothing on it is drawn).
+Send = Callable[[str, dict[str, bytes], bool], None]
+
+
+def _addresses(event: DocumentPatchedEvent) -> bool:
+    """Whether the event only moves the address bar (Panel's Location model)."""
+    model = getattr(event, "model", None)
+    return (isinstance(event, ModelChangedEvent) and model is not None
+            and model.__qualified_model__ == "panel.models.location.Location")
 
 
 # -- Panel, tuned for a page with one reader -------------------------------------------
@@ -261,15 +270,22 @@ class Link:
             self.flush()
 
     def flush(self) -> None:
+        """Send what is pending: first everything the reader sees, then, as
+        its own patch the page applies after the next frame, the address
+        bar (`later=True`). Writing the URL cost the page about a millisecond
+        of each step's main thread, before the plots could repaint."""
         events, self.pending = self.pending, []
-        if not events:
-            return
-        if self.check:
-            ref_text, ref_buffers = encode_patch(self.doc, events, lazy=False)
-        text, buffers = encode_patch(self.doc, events)
-        if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
-            raise RuntimeError("patch encoding differs from Bokeh's")
-        self.send(text, buffers)
+        now = [e for e in events if not _addresses(e)]
+        later = [e for e in events if _addresses(e)]
+        for batch, deferred in ((now, False), (later, True)):
+            if not batch:
+                continue
+            if self.check:
+                ref_text, ref_buffers = encode_patch(self.doc, batch, lazy=False)
+            text, buffers = encode_patch(self.doc, batch)
+            if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
+                raise RuntimeError("patch encoding differs from Bokeh's")
+            self.send(text, buffers, deferred)
 
     def apply(self, patch: Any) -> None:
         """Apply one patch from the page (a `panel.io.pyodide` Serialized

@@ -49,9 +49,11 @@ def tuned() -> Iterator[None]:
 class Sent:
     def __init__(self) -> None:
         self.patches: list[tuple[dict, dict[str, bytes]]] = []
+        self.later: list[bool] = []
 
-    def __call__(self, text: str, buffers: dict[str, bytes]) -> None:
+    def __call__(self, text: str, buffers: dict[str, bytes], later: bool) -> None:
         self.patches.append((json.loads(text), buffers))
+        self.later.append(later)
 
 
 def linked(obj: pn.viewable.Viewable, *extra: object,
@@ -210,6 +212,35 @@ def test_encoding_matches_bokehs_with_buffers_and_new_models() -> None:
     assert f'{{"id": "{buf_id}"}}' in text
     assert np.frombuffer(buffers[buf_id], dtype=np.float64).tolist() == [1.0] * 4
     assert '"z"' in text
+
+
+def test_the_address_bar_follows_in_its_own_patch(tuned: None) -> None:
+    """The URL (Panel's Location) goes after what is drawn, marked `later`
+    so the page can apply it after the frame."""
+    from panel.io.location import Location
+
+    slider = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
+    src = ColumnDataSource({"x": [0.0]})
+    loc = Location()
+    doc = Document()
+    root = slider.get_root(doc)
+    doc.add_root(root)
+    doc.add_root(src)
+    doc.add_root(loc.get_root(doc))
+    doc.models.flush_synced()
+
+    def moved(event: param.parameterized.Event) -> None:
+        loc.search = f"?v={event.new}"  # app.main.write_url does this
+        src.data.update({"x": [event.new]})
+
+    slider.param.watch(moved, "value")
+    sent = Sent()
+    link = wl.Link(doc, sent, check=True)
+    link.apply(slider_step(root.id, 0.5))
+    assert sent.later == [False, True]
+    drawn, address = (p["events"] for p, _ in sent.patches)
+    assert [e["kind"] for e in drawn] == ["ColumnDataChanged"]
+    assert [(e["attr"], e["new"]) for e in address] == [("search", "?v=0.5")]
 
 
 def test_resync_sends_every_data_source() -> None:

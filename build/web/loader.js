@@ -7,6 +7,7 @@
   "use strict";
   const wfl = (window.wfl = {
     stage: "prerender", live: false, busy: false, patchesSent: 0, patchesReceived: 0,
+    addressPatches: 0,
     errors: [], marks: {},
   });
   tuneBokeh();
@@ -328,6 +329,22 @@
     wfl.tunedBokeh = true;
   }
 
+  function applyPatch(msg) {
+    const patch = typeof msg.patch === "string" ? JSON.parse(msg.patch) : msg.patch;
+    try {
+      patching += 1;
+      worker.jsdoc.apply_json_patch(patch, msg.buffers);
+    } finally {
+      patching -= 1;
+    }
+    if (mayRelabel(patch)) labelSoon();
+  }
+
+  const laterPatches = [];
+  function applyLater() {
+    for (const msg of laterPatches.splice(0)) applyPatch(msg);
+  }
+
   const onMessage = async (event) => {
     const msg = event.data;
     if (msg.type === "status") {
@@ -353,15 +370,16 @@
         wfl.idleAt = performance.now();
       }
     } else if (msg.type === "patch") {
-      const patch = typeof msg.patch === "string" ? JSON.parse(msg.patch) : msg.patch;
-      try {
-        patching += 1;
+      if (msg.later) {
+        wfl.addressPatches += 1;
+        // Only the address bar (Python's Location): after the frame that
+        // shows the plots, in arrival order. Writing it costs a millisecond.
+        laterPatches.push(msg);
+        if (laterPatches.length === 1) requestAnimationFrame(() => setTimeout(applyLater, 0));
+      } else {
         wfl.patchesReceived += 1;
-        worker.jsdoc.apply_json_patch(patch, msg.buffers);
-      } finally {
-        patching -= 1;
+        applyPatch(msg);
       }
-      if (mayRelabel(patch)) labelSoon();
     } else if (msg.type === "error") {
       wfl.errors.push(msg.msg);
       console.error("[python worker]", msg.msg);

@@ -248,23 +248,27 @@ def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
 
 
 def test_one_slider_step_is_one_patch_back(watched) -> None:
-    """Every plot a step changes arrives in one message, so they repaint together."""
+    """Every plot a step changes arrives in one message, so they repaint
+    together; the new URL follows in its own, applied after the frame."""
     w = watched
     w.page.goto(w.base + "?show=recall,neuron,embedding")
     w.wait_live()
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")  # count from after the on-screen report
+    counts = """() => [window.wfl.patchesSent, window.wfl.patchesReceived,
+                      window.wfl.addressPatches, location.search]"""
     for _ in range(3):
-        before = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
+        before = w.page.evaluate(counts)
         handle.press("ArrowLeft")
         w.wait_for(f"return window.wfl.patchesSent > {before[0]} && !window.wfl.busy")
         time.sleep(0.3)
         w.wait_for("return !window.wfl.busy")
-        after = w.page.evaluate("() => [window.wfl.patchesSent, window.wfl.patchesReceived]")
+        after = w.page.evaluate(counts)
         # A noUiSlider step sets `value` and `value_throttled` in one task: they
         # go out as one patch, and all that the change redraws comes back as one.
         assert after[0] - before[0] == 1, f"one step went out as {after[0] - before[0]} patches"
         assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"
+        assert after[2] - before[2] == 1 and after[3] != before[3], "the URL did not follow"
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

@@ -117,6 +117,37 @@ def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
     return next(n for n in model.embedding.names_of_kind("first") if n != fact.first)
 
 
+# -- work that can wait for the redraw --------------------------------------------
+# The browser worker (app.worker_link) sends what a change redraws first and
+# runs these after that patch has gone; elsewhere (panel serve, tests) they
+# run at once. For things no plot shows, such as the address bar.
+_after_redraw: dict[object, Callable[[], None]] | None = None
+
+
+def after_redraw(key: object, fn: Callable[[], None]) -> None:
+    """Run `fn` once the current change's redraw has been sent; one call per
+    `key` per change (the latest wins)."""
+    if _after_redraw is None:
+        fn()
+    else:
+        _after_redraw[key] = fn
+
+
+def hold_after_redraw() -> None:
+    """Collect `after_redraw` calls until `run_after_redraw()`."""
+    global _after_redraw
+    if _after_redraw is None:
+        _after_redraw = {}
+
+
+def run_after_redraw() -> None:
+    """Run (and stop collecting) what `after_redraw` held, in order."""
+    global _after_redraw
+    held, _after_redraw = _after_redraw, None
+    for fn in (held or {}).values():
+        fn()
+
+
 # -- figures ------------------------------------------------------------------------
 # The page around the figures (build/web/page.css): figures sit on the same
 # background so they read as part of the page, not as cards.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import panel as pn
 import param
 
-from app.common import Section, prose_css
+from app.common import Section, after_redraw, prose_css
 from app.state import SECTIONS, AppState, from_query, state_keys, to_query
 
 # section key -> (module, class). Imported only when shown, so `show=recall`
@@ -107,7 +107,10 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
         visible=bool(warnings), sizing_mode="stretch_width", css_classes=["wfl-link-notes"],
         stylesheets=prose_css(state),
     )
-    state.param.watch(lambda *_: write_url(state), state_keys())
+    # The address bar waits until the plots of a change are on their way
+    # (app.common.after_redraw): in the browser it is a message of its own.
+    state.param.watch(lambda *_: after_redraw(write_url, lambda: write_url(state)),
+                      state_keys())
     on_screen = on_screen_input({s.key: s for s in sections})
     page = pn.Column(notes, on_screen, *[s.panel() for s in sections],
                      sizing_mode="stretch_width",

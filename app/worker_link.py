@@ -289,9 +289,18 @@ class Link:
 
     def apply(self, patch: Any) -> None:
         """Apply one patch from the page (a `panel.io.pyodide` Serialized
-        or a plain dict), then send everything it changed as one patch."""
-        with self.batch(), one_event_per_widget():
-            self.doc.apply_json_patch(patch, setter="js")
+        or a plain dict), send everything it redrew as one patch, then do
+        what waited for that (`app.common.after_redraw`: the URL) and send
+        its changes after."""
+        from app.common import hold_after_redraw, run_after_redraw
+
+        hold_after_redraw()
+        try:
+            with self.batch(), one_event_per_widget():
+                self.doc.apply_json_patch(patch, setter="js")
+        finally:
+            with self.batch():
+                run_after_redraw()
 
     def resync(self) -> None:
         """Send every data source's data: the page kept its prerendered

@@ -243,6 +243,34 @@ def test_the_address_bar_follows_in_its_own_patch(tuned: None) -> None:
     assert [(e["attr"], e["new"]) for e in address] == [("search", "?v=0.5")]
 
 
+def test_work_after_the_redraw_runs_once_after_it_is_sent(tuned: None) -> None:
+    """app.common.after_redraw (the URL write): in the worker it runs after
+    the redraw's patch is sent, once per key, and what it changes is sent
+    after; outside a Link it runs at once."""
+    from app.common import after_redraw
+
+    slider = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
+    src, late = ColumnDataSource({"x": [0.0]}), ColumnDataSource({"y": [0.0]})
+    order: list[str] = []
+
+    def moved(event: param.parameterized.Event) -> None:
+        src.data.update({"x": [event.new]})
+        for n in range(3):  # asked three times, runs once, with the last
+            after_redraw("k", lambda n=n: (order.append(f"after {n}"),
+                                           late.data.update({"y": [event.new]})))
+
+    slider.param.watch(moved, "value")
+    doc, root, sent, link = linked(slider, src, late)
+    link.send = lambda text, buffers, later: (order.append("send"), sent(text, buffers, later))
+    link.apply(slider_step(root.id, 0.4))
+    assert order == ["send", "after 2", "send"]
+    first, second = (p["events"][0]["model"]["id"] for p, _ in sent.patches)
+    assert (first, second) == (src.id, late.id)
+    order.clear()
+    after_redraw("k", lambda: order.append("now"))
+    assert order == ["now"]
+
+
 def test_resync_sends_every_data_source() -> None:
     a, b = ColumnDataSource({"x": [1]}), ColumnDataSource({"y": [2]})
     doc = Document()

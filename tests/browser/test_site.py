@@ -526,3 +526,34 @@ def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     assert counts["changed"] >= 1, counts  # the plots did repaint, boxes moved
     assert counts["replaced"] == 0, counts  # nothing rewritten with equal text
     assert counts["kept"] > 10, counts
+
+
+FIGURE_JS = """(title) => {
+  const fig = [...window.wfl.doc.all_models].find(
+    (m) => m.title && m.title.text === title && m.renderers);
+  return {id: fig.id, paints: window.wfl.paints.get(fig.id) || 0};
+}"""
+
+
+def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
+    """With the bias slider in view, the sport chart of section 1 (above the
+    screen) gets each step's new data but is painted only once scrolled to;
+    the neuron section's plane, in view, is painted on every step."""
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.paintNear") is True
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    sport, plane = "Next-token guess (softmax over sports)", "Where the neuron fires"
+    far, seen = (w.page.evaluate(FIGURE_JS, t) for t in (sport, plane))
+    probs = w.source("prob")["prob"]
+    for _ in range(4):
+        handle.press("ArrowRight")
+        w.wait_idle()
+    time.sleep(0.3)
+    assert w.source("prob")["prob"] != probs, "Python did not redraw section 1"
+    assert w.page.evaluate(FIGURE_JS, sport)["paints"] == far["paints"]
+    assert w.page.evaluate(FIGURE_JS, plane)["paints"] >= seen["paints"] + 4
+    w.page.evaluate("() => window.scrollTo(0, 0)")
+    w.wait_for(f"return (window.wfl.paints.get('{far['id']}') || 0) > {far['paints']}")

@@ -27,15 +27,8 @@ from bokeh.model import Model
 from bokeh.models import ColumnDataSource
 
 # send(JSON text, buffers by id, later): `later` marks a patch the page may
-# apply after its next frame (nothing on it is drawn).
+# apply after its next frame (nothing on it is drawn: the address bar).
 Send = Callable[[str, dict[str, bytes], bool], None]
-
-
-def _addresses(event: DocumentPatchedEvent) -> bool:
-    """Whether the event only moves the address bar (Panel's Location model)."""
-    model = getattr(event, "model", None)
-    return (isinstance(event, ModelChangedEvent) and model is not None
-            and model.__qualified_model__ == "panel.models.location.Location")
 
 
 # -- Panel, tuned for a page with one reader -------------------------------------------
@@ -261,37 +254,33 @@ class Link:
             self.flush()
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, later: bool = False) -> Iterator[None]:
+        """Send the events of this block as one patch on leaving it; `later`
+        marks it for the page to apply after its next frame."""
         self.batching = True
         try:
             yield
         finally:
             self.batching = False
-            self.flush()
+            self.flush(later)
 
-    def flush(self) -> None:
-        """Send what is pending: first everything the reader sees, then, as
-        its own patch the page applies after the next frame, the address
-        bar (`later=True`). Writing the URL cost the page about a millisecond
-        of each step's main thread, before the plots could repaint."""
+    def flush(self, later: bool = False) -> None:
         events, self.pending = self.pending, []
-        now = [e for e in events if not _addresses(e)]
-        later = [e for e in events if _addresses(e)]
-        for batch, deferred in ((now, False), (later, True)):
-            if not batch:
-                continue
-            if self.check:
-                ref_text, ref_buffers = encode_patch(self.doc, batch, lazy=False)
-            text, buffers = encode_patch(self.doc, batch)
-            if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
-                raise RuntimeError("patch encoding differs from Bokeh's")
-            self.send(text, buffers, deferred)
+        if not events:
+            return
+        if self.check:
+            ref_text, ref_buffers = encode_patch(self.doc, events, lazy=False)
+        text, buffers = encode_patch(self.doc, events)
+        if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
+            raise RuntimeError("patch encoding differs from Bokeh's")
+        self.send(text, buffers, later)
 
     def apply(self, patch: Any) -> None:
         """Apply one patch from the page (a `panel.io.pyodide` Serialized
-        or a plain dict), send everything it redrew as one patch, then do
+        or a plain dict) and send everything it redrew as one patch; then do
         what waited for that (`app.common.after_redraw`: the URL) and send
-        its changes after."""
+        its changes as a patch marked `later`. Writing the address bar cost
+        the page about a millisecond of each step, before the plots."""
         from app.common import hold_after_redraw, run_after_redraw
 
         hold_after_redraw()
@@ -299,7 +288,7 @@ class Link:
             with self.batch(), one_event_per_widget():
                 self.doc.apply_json_patch(patch, setter="js")
         finally:
-            with self.batch():
+            with self.batch(later=True):
                 run_after_redraw()
 
     def resync(self) -> None:

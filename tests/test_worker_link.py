@@ -219,6 +219,8 @@ def test_the_address_bar_follows_in_its_own_patch(tuned: None) -> None:
     so the page can apply it after the frame."""
     from panel.io.location import Location
 
+    from app.common import after_redraw
+
     slider = pn.widgets.FloatSlider(start=0, end=1, value=0.0)
     src = ColumnDataSource({"x": [0.0]})
     loc = Location()
@@ -230,7 +232,8 @@ def test_the_address_bar_follows_in_its_own_patch(tuned: None) -> None:
     doc.models.flush_synced()
 
     def moved(event: param.parameterized.Event) -> None:
-        loc.search = f"?v={event.new}"  # app.main.write_url does this
+        # app.main's URL write, waiting for the redraw as it does there
+        after_redraw("url", lambda: setattr(loc, "search", f"?v={event.new}"))
         src.data.update({"x": [event.new]})
 
     slider.param.watch(moved, "value")
@@ -264,6 +267,7 @@ def test_work_after_the_redraw_runs_once_after_it_is_sent(tuned: None) -> None:
     link.send = lambda text, buffers, later: (order.append("send"), sent(text, buffers, later))
     link.apply(slider_step(root.id, 0.4))
     assert order == ["send", "after 2", "send"]
+    assert sent.later == [False, True]
     first, second = (p["events"][0]["model"]["id"] for p, _ in sent.patches)
     assert (first, second) == (src.id, late.id)
     order.clear()

@@ -332,15 +332,13 @@
 
   // A figure off the reader's screen keeps its new data but is painted only
   // when it comes within 100px of it: Python redraws whole sections once any
-  // part is near (400px margin, watchScreen below), and a slider step's
+  // part is near (400px margin, watchScreen above), and a slider step's
   // frame waited for figures of those sections nobody could see (full page,
   // bias slider in view: 3 of 7 figures; A/B drawn p50 about 2 ms less).
   // A figure's first paint always happens (the snapshot, a fresh page).
-  // wfl.paintNear says whether this is on; wfl.paints counts paints by
-  // figure (tests).
+  // wfl.paintNear says whether this is on (tests).
   function paintOnlyNearScreen() {
     wfl.paintNear = false;
-    wfl.paints = new Map();
     let plots;
     try {
       plots = Bokeh.require("models/plots/plot_canvas");
@@ -348,10 +346,9 @@
       return;
     }
     const view = plots && plots.PlotView && plots.PlotView.prototype;
-    if (!view || typeof view.schedule_paint !== "function" || typeof view.paint !== "function"
-        || typeof view.remove !== "function" || !window.IntersectionObserver) return;
+    if (!view || typeof view.schedule_paint !== "function" || typeof view.remove !== "function"
+        || !window.IntersectionObserver) return;
     const schedule = view.schedule_paint;
-    const paint = view.paint;
     const remove = view.remove;
     const near = new IntersectionObserver((entries) => {
       for (const e of entries) {
@@ -375,10 +372,6 @@
         return;
       }
       schedule.call(this);
-    };
-    view.paint = function () {
-      wfl.paints.set(this.model.id, (wfl.paints.get(this.model.id) || 0) + 1);
-      return paint.call(this);
     };
     view.remove = function () {
       near.unobserve(this.el);

@@ -11,8 +11,8 @@ self.addEventListener("unhandledrejection", (e) => report(e.reason && (e.reason.
 
 // Python (app/worker_link.py) sends one patch per change: JSON text (a
 // string crosses into JS far faster than a nested dict converts) and its
-// binary buffers by id; then, if the change moved the URL, that alone in a
-// patch marked `later` (the page applies it after its next frame).
+// binary buffers by id; then what waited for the redraw (the URL) in a patch
+// marked `later` (the page applies it after its next frame).
 function sendPatch(text, buffers, later) {
   const map = new Map();
   for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer); // fresh Uint8Array copies

@@ -528,10 +528,21 @@ def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     assert counts["kept"] > 10, counts
 
 
+COUNT_PAINTS_JS = """() => {
+  // Count BokehJS paints by figure id (the test's own wrapper).
+  const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
+  const paint = view.paint;
+  window.paints = new Map();
+  view.paint = function () {
+    window.paints.set(this.model.id, (window.paints.get(this.model.id) || 0) + 1);
+    return paint.call(this);
+  };
+}"""
+
 FIGURE_JS = """(title) => {
   const fig = [...window.wfl.doc.all_models].find(
     (m) => m.title && m.title.text === title && m.renderers);
-  return {id: fig.id, paints: window.wfl.paints.get(fig.id) || 0};
+  return {id: fig.id, paints: window.paints.get(fig.id) || 0};
 }"""
 
 
@@ -543,6 +554,7 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w.page.goto(w.base)
     w.wait_live()
     assert w.page.evaluate("() => window.wfl.paintNear") is True
+    w.page.evaluate(COUNT_PAINTS_JS)
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
     sport, plane = "Next-token guess (softmax over sports)", "Where the neuron fires"
@@ -556,4 +568,4 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     assert w.page.evaluate(FIGURE_JS, sport)["paints"] == far["paints"]
     assert w.page.evaluate(FIGURE_JS, plane)["paints"] >= seen["paints"] + 4
     w.page.evaluate("() => window.scrollTo(0, 0)")
-    w.wait_for(f"return (window.wfl.paints.get('{far['id']}') || 0) > {far['paints']}")
+    w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")

@@ -226,6 +226,17 @@ PROSE_PX = {False: 16, True: 20}
 ANSWER_PX = {False: 20, True: 26}  # a section's answer line, the first thing a reader looks for
 
 
+# Presenter mode: text boxes and menus, their text and label at projector size
+# (a label longer than its box wraps rather than running into the next one).
+PRESENTER_INPUT = (".bk-input { font-size: 24px; height: auto; padding: 8px 12px; } "
+                   "label { font-size: 22px; white-space: normal; line-height: 1.2; }")
+
+
+def input_css(state: AppState) -> list[str]:
+    """Stylesheets for a text box or menu: projector size in presenter mode."""
+    return [PRESENTER_INPUT] if state.presenter else []
+
+
 def prose_css(state: AppState) -> list[str]:
     """Stylesheets for a Markdown pane of prose: the page's reading size."""
     px = PROSE_PX[state.presenter]

@@ -17,6 +17,7 @@ from app.common import (
     Section,
     bokeh,
     fig,
+    input_css,
     num,
     prose_css,
     strong,
@@ -92,7 +93,10 @@ class ParamsSection(Section):
         self.preset = pn.widgets.RadioButtonGroup(label="Preset", options=PRESET_LABELS,
                                                   value=state.p_preset)
         self.inputs = {
-            f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}", width=170)
+            # 170 px in both modes: Bokeh adds fixed widths up for the row's
+            # minimum, so wider boxes widened the whole page past the screen.
+            f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}", width=170,
+                                    stylesheets=input_css(state))
             for f, (key, label) in FIELDS.items()}
         self.flags = {f: pn.widgets.Checkbox(label=label, value=getattr(state, key))
                       for f, (key, label) in FLAGS.items()}

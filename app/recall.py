@@ -19,6 +19,7 @@ from app.common import (
     bokeh,
     esc,
     fig,
+    input_css,
     model_for,
     num,
     strong,
@@ -28,9 +29,6 @@ from app.common import (
 from app.state import AppState
 
 READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
-# Presenter mode: the name box's text and label at projector size.
-PRESENTER_INPUT = (".bk-input { font-size: 24px; height: auto; padding: 8px 12px; } "
-                   "label { font-size: 22px; }")
 # Pixels per neuron row in the neuron chart (before fig()'s presenter x1.25):
 # the rows must be taller than the tick labels (10pt, 15pt in presenter).
 ROW_PX = {False: 16, True: 22}
@@ -121,7 +119,7 @@ class RecallSection(Section):
             restrict=False,
             case_sensitive=False, search_strategy="includes", min_characters=1,
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
-            stylesheets=[PRESENTER_INPUT] if state.presenter else [],
+            stylesheets=input_css(state),
         )
         self.answer = LiveText(state, "wfl-answer", large=True)
         run = model.run(state.person)

@@ -53,6 +53,19 @@ def test_every_prose_pane_has_the_reading_size(query: str, px: int) -> None:
         assert f"font-size: {px}px" in css, (pane.css_classes, css)
 
 
+@pytest.mark.parametrize("presenter", [False, True])
+def test_every_text_box_and_menu_is_projector_size_in_presenter_mode(presenter: bool) -> None:
+    """Only the name box of section 1 used to get projector-size text; the
+    edit boxes, the neuron menus and the parameter boxes stayed at 12px."""
+    page = build_app("presenter=1" if presenter else "")
+    kinds = (pn.widgets.Select, pn.widgets.TextInput, pn.widgets.AutocompleteInput)
+    boxes = [w for w in page.select(pn.widgets.Widget) if isinstance(w, kinds) and w.visible]
+    assert len(boxes) >= 10
+    for w in boxes:
+        css = " ".join(str(x) for x in w.stylesheets)
+        assert ("font-size: 24px" in css) == presenter, (w.name, css)
+
+
 def test_bad_link_shows_a_message_not_a_traceback() -> None:
     page = build_app("show=recall&bias=nan&neuron=-4&zzz=1")
     assert page[0].visible and "bias" in page[0].object

@@ -386,6 +386,18 @@ def test_dark_link_never_shows_the_light_snapshot(watched) -> None:
     assert brightness() > 150, "the default page is light"
 
 
+def test_presenter_page_fits_the_screen_width(watched) -> None:
+    """Projector-size boxes and menus must not widen the page past the
+    screen (Bokeh adds fixed widths up for a row's minimum)."""
+    w = watched
+    w.page.set_viewport_size({"width": 1280, "height": 800})
+    w.page.goto(w.base + "?presenter=1")
+    w.wait_live()
+    scroll, client = w.page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"the page is {scroll}px wide on a {client}px screen"
+
+
 def test_share_button_copies_the_current_link(watched, browser_context) -> None:
     w = watched
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=w.base)

@@ -335,6 +335,36 @@ def update(source: ColumnDataSource, data: dict[str, list]) -> None:
         source.data.update(changed)
 
 
+NAN_RGBA = 0xFF808080  # grey, as Bokeh's default nan_color
+
+
+def rgba_lut(palette: list[str]) -> np.ndarray:
+    """A palette of "#rrggbb" colours as packed RGBA words for `rgba_image`."""
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in palette], dtype=np.uint32)
+    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | np.uint32(0xFF000000)
+
+
+def rgba_image(values: np.ndarray, lut: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Colour a grid of numbers here, as Bokeh's LinearColorMapper would in
+    the browser, and send the colours (`image_rgba`).
+
+    A colour-mapped image costs the page more on every slider step than the
+    numbers do: BokehJS maps all of its pixels again when the data changes,
+    again when the mapper's scan of the data does, and again for each of
+    `low` and `high` that moved. Mapped here it is one lookup in numpy and
+    half the bytes (4 per pixel, not 8). Same rule as BokehJS: the palette
+    split into equal bins from `low` to `high`, values outside clipped to
+    the end colours, `high` itself in the last bin; not finite: grey."""
+    n = len(lut)
+    span = high - low
+    finite = np.isfinite(values)
+    safe = np.where(finite, values, low)
+    # BokehJS's arithmetic step for step, so bin edges fall the same way.
+    scaled = (safe - low) * (1 / span) / (1 / n) if span > 0 else np.zeros_like(safe)
+    idx = np.where(safe == high, n - 1, np.clip(np.floor(scaled), 0, n - 1)).astype(np.intp)
+    return np.where(finite, lut[idx], np.uint32(NAN_RGBA)).astype(np.uint32)
+
+
 def bokeh(f: figure) -> pn.pane.Bokeh:
     """The figure as a pane, without the glyph copies no reader can see.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange, LabelSet, LinearColorMapper
+from bokeh.models import ColumnDataSource, FactorRange, LabelSet
 from bokeh.palettes import Oranges256
 
 import toycore as tc
@@ -31,6 +31,8 @@ from app.common import (
     other_first,
     other_last,
     page_bg,
+    rgba_image,
+    rgba_lut,
     strong,
     text_color,
     update,
@@ -43,6 +45,7 @@ ACT_X = np.linspace(-3.25, 3.25, 261)  # the activation-function curve, edge to 
 DEFAULTS = {"row_first": 1.0, "row_last": 1.0, "row_other": 0.0, "bias": -1.0,
             "col_own": 1.0, "col_alt": 0.0}
 PALETTE = list(reversed(Oranges256))
+PALETTE_RGBA = rgba_lut(PALETTE)
 EDGE = "#1d4ed8"  # the decision boundary: deep blue, visible on white and on brown
 
 
@@ -116,7 +119,10 @@ class NeuronSection(Section):
         self.reset = pn.widgets.Button(label="Reset this neuron", button_type="light")
 
         # -- sources (filled by _refresh) --
-        self.plane = ColumnDataSource({"image": [np.zeros((GRID, GRID))]})
+        # The plane's activations (tests and the console read them here) and
+        # their colours, which is what the page is sent (common.rgba_image).
+        self.plane_values = np.zeros((GRID, GRID))
+        self.plane = ColumnDataSource({"image": [np.zeros((GRID, GRID), dtype=np.uint32)]})
         self.edge = ColumnDataSource({"x": [], "y": []})
         self.points = ColumnDataSource({k: [] for k in (
             "name", "x", "y", "pre", "post", "color", "label")})
@@ -147,13 +153,11 @@ class NeuronSection(Section):
     # -- figures -------------------------------------------------------------------
     def _build_figures(self, model: tc.ToyModel) -> None:
         s = self.state
-        self.mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
         p = fig(s, height=430, x_range=(LO, HI), y_range=(LO, HI), match_aspect=True,
                 title="Where the neuron fires",
                 x_axis_label="amount of first name in the vector",
                 y_axis_label="amount of last name in the vector")
-        p.image(image="image", x=LO, y=LO, dw=HI - LO, dh=HI - LO, color_mapper=self.mapper,
-                source=self.plane)
+        p.image_rgba(image="image", x=LO, y=LO, dw=HI - LO, dh=HI - LO, source=self.plane)
         # The heatmap runs from white to dark brown in both themes, so what is
         # drawn on it must read on both ends: a deep blue edge, and labels on
         # a box in the page's colours.
@@ -240,9 +244,10 @@ class NeuronSection(Section):
         g = np.linspace(LO, HI, GRID)
         pre_grid = rf * g[None, :] + rl * g[:, None] + b
         img = act(pre_grid)
-        self.plane.data = {"image": [img]}
-        self.mapper.high = max(1.0, float(img.max()))
-        self.mapper.low = min(0.0, float(img.min()))
+        self.plane_values = img
+        # Colour scale from 0 (or below, for GELU's dip) to 1 or the top value.
+        low, high = min(0.0, float(img.min())), max(1.0, float(img.max()))
+        self.plane.data = {"image": [rgba_image(img, PALETTE_RGBA, low, high)]}
         update(self.edge, boundary(rf, rl, b))
 
         pairs = probes(model, fact)

@@ -96,12 +96,25 @@ def test_neuron_plane_image_is_the_and_gate() -> None:
     _, sec = neuron_section()
     sec.row_first.value = 0.5
     sec.bias.value = -0.2
-    img = sec.plane.data["image"][0]
-    from app.neuron import GRID, HI, LO
+    img = sec.plane_values
+    from app.neuron import GRID, HI, LO, PALETTE
 
     g = np.linspace(LO, HI, GRID)
     expected = relu(0.5 * g[None, :] + 1.0 * g[:, None] - 0.2)
     np.testing.assert_allclose(img, expected, atol=1e-12)
+    # What the page is sent: each pixel's colour, binned as BokehJS's
+    # LinearColorMapper bins (value_to_index), from 0 to the top value.
+    sent = sec.plane.data["image"][0]
+    assert sent.shape == (GRID, GRID) and sent.dtype == np.uint32
+    low, high, n = 0.0, float(expected.max()), len(PALETTE)
+    assert high > 1.0  # the scale's top follows the data here
+    for i in range(0, GRID, 5):
+        for j in range(0, GRID, 7):
+            v = float(expected[i, j])
+            k = n - 1 if v == high else min(max(int((v - low) / (high - low) * n), 0), n - 1)
+            r, gr, b = (int(PALETTE[k][c:c + 2], 16) for c in (1, 3, 5))
+            word = int(sent[i, j])
+            assert (word & 255, word >> 8 & 255, word >> 16 & 255, word >> 24) == (r, gr, b, 255)
     # The dashed edge is where 0.5 x + y - 0.2 = 0.
     for x, y in zip(sec.edge.data["x"], sec.edge.data["y"], strict=True):
         assert 0.5 * x + y - 0.2 == pytest.approx(0.0, abs=1e-9)
@@ -526,3 +539,23 @@ def test_update_sends_only_the_columns_that_changed() -> None:
     update(source, {"name": ["a"], "y": [3.0]})
     assert dict(source.data) == {"name": ["a"], "y": [3.0]}
     assert len(events) == 2 and events[1].cols is None
+
+
+def test_rgba_image_bins_like_bokeh_and_marks_what_is_not_finite() -> None:
+    from app.common import NAN_RGBA, rgba_image, rgba_lut
+
+    palette = ["#000000", "#ff0000", "#00ff00", "#0000ff"]
+    lut = rgba_lut(palette)
+    assert [hex(int(w)) for w in lut] == ["0xff000000", "0xff0000ff", "0xff00ff00", "0xffff0000"]
+    values = np.array([[-5.0, 0.0, 0.24, 0.25], [0.5, 0.99, 1.0, 7.0],
+                       [np.nan, np.inf, -np.inf, 0.75]])
+    got = rgba_image(values, lut, 0.0, 1.0)
+    # Four equal bins over [0, 1]; below and above clip to the end colours;
+    # exactly `high` is the last bin; NaN and infinities are grey.
+    want = [[0, 0, 0, 1], [2, 3, 3, 3], [None, None, None, 3]]
+    for row, wrow in zip(got, want, strict=True):
+        for word, k in zip(row, wrow, strict=True):
+            assert int(word) == (NAN_RGBA if k is None else int(lut[k]))
+    # low == high: no division by zero; `high` itself is still the last bin.
+    flat = rgba_image(np.array([0.5, 1.0]), lut, 1.0, 1.0).tolist()
+    assert flat == [int(lut[0]), int(lut[-1])]

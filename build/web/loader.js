@@ -11,6 +11,8 @@
     errors: [], marks: {},
   });
   tuneBokeh();
+  keepLegends();
+  cacheFontSize();
   paintOnlyNearScreen();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
@@ -316,18 +318,99 @@
     sheet._update = function (css) {
       if (this.el.textContent !== css) write.call(this, css);
     };
-    const place = view.update_position;
+    deferPositions(view);
+    wfl.tunedBokeh = true;
+  }
+
+  // A view's update_position (a CSS write, then reads that force layout)
+  // runs once the frame is painted, once per view however often it was asked.
+  function deferPositions(proto) {
+    const place = proto.update_position;
     const waiting = new Set();
     const placeAll = () => {
       const views = [...waiting];
       waiting.clear();
       for (const v of views) place.call(v);
     };
-    view.update_position = function () {
+    proto.update_position = function () {
       if (!waiting.size) setTimeout(placeAll, 0);
       waiting.add(this);
     };
-    wfl.tunedBokeh = true;
+  }
+
+  // Legends, two more costs on the slider path. BokehJS rebuilds a legend's
+  // entries (a new canvas and three elements per entry) whenever anything
+  // behind its renderers changes, data included, though only the entries'
+  // labels and visibility feed them: now they are rebuilt when those change
+  // or when the legend itself is rendered (anew or restyled). And a legend
+  // reads its own and the canvas's boxes on every paint (forcing layout):
+  // now after the frame, as for glyph renderers. Legends here are not
+  // clickable. Rebuilt entries were also blank until their figure's next
+  // paint, which an off-screen figure (paintOnlyNearScreen) may not get.
+  // wfl.keptLegends says whether this is on (tests).
+  function keepLegends() {
+    wfl.keptLegends = false;
+    let legends;
+    try {
+      legends = Bokeh.require("models/annotations/legend");
+    } catch (e) {
+      return;
+    }
+    const view = legends && legends.LegendView && legends.LegendView.prototype;
+    if (!view || typeof view._render_items !== "function"
+        || typeof view.update_position !== "function" || typeof view._toggle_inactive !== "function"
+        || typeof view.render !== "function"
+        || !("_should_rerender_items" in view)) return;
+    const shown = (v) => v.entries.map((e) => e.item.visible).join();
+    const build = view._render_items;
+    const render = view.render;
+    view.render = function () {
+      this.wflRendering = true;
+      try {
+        return render.call(this);
+      } finally {
+        this.wflRendering = false;
+      }
+    };
+    view._render_items = function () {
+      const same = !this.wflRendering && Array.isArray(this.entries) && this.entries.length > 0
+        && this.entries.every((e) => e.el.parentNode === this.grid_el)
+        && this.wflShown === shown(this) && !this._should_rerender_items;
+      if (same) {
+        for (const e of this.entries) this._toggle_inactive(e);
+        return;
+      }
+      build.call(this);
+      this.wflShown = shown(this);
+    };
+    deferPositions(view);
+    wfl.keptLegends = true;
+  }
+
+  // Each axis asks its figure's base font size on every paint, and BokehJS
+  // answers with getComputedStyle(), a style recalculation when anything
+  // changed since. It is the page's font size, fixed once the figure is on
+  // the page (presenter and theme links render the page afresh): asked once
+  // per figure, once it has an answer. wfl.cachedFontSize says so (tests).
+  function cacheFontSize() {
+    wfl.cachedFontSize = false;
+    let plots;
+    try {
+      plots = Bokeh.require("models/plots/plot_canvas");
+    } catch (e) {
+      return;
+    }
+    const view = plots && plots.PlotView && plots.PlotView.prototype;
+    const font = view && Object.getOwnPropertyDescriptor(view, "base_font_size");
+    if (!font || typeof font.get !== "function" || !font.configurable) return;
+    Object.defineProperty(view, "base_font_size", {
+      configurable: true,
+      get() {
+        if (this.wflFontSize == null) this.wflFontSize = font.get.call(this);
+        return this.wflFontSize;
+      },
+    });
+    wfl.cachedFontSize = true;
   }
 
   // A figure off the reader's screen keeps its new data but is painted only

@@ -540,6 +540,74 @@ def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     assert counts["kept"] > 10, counts
 
 
+LEGEND_JS = """(title) => {
+  // The legend view of the figure with this title, from BokehJS's views.
+  const find = (views) => {
+    for (const v of views) {
+      if (v.model && v.model.title && v.model.title.text === title && v.renderer_views) {
+        return [...v.renderer_views.values()].find((r) => r.model.type === "Legend");
+      }
+      const inner = v.child_views ? find(v.child_views) : null;
+      if (inner) return inner;
+    }
+    return null;
+  };
+  return find(Bokeh.index.roots || []);
+}"""
+
+LEGEND_STATE_JS = """([title, mark]) => {
+  const legend = (""" + LEGEND_JS + """)(title);
+  const entry = legend.entries[0];
+  const canvas = entry.glyph.canvas;
+  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) inked += 1;
+  if (mark) window.__entry = entry.el;
+  const data = legend.model.items[0].renderers[0].data_source.data;
+  const edge = Array.from(data instanceof Map ? data.get("x") : data.x);
+  return {same: entry.el === window.__entry, connected: entry.el.isConnected, inked,
+          label: entry.label_el.textContent, edge};
+}"""
+
+
+def test_legend_entries_are_kept_across_data_steps_and_rebuilt_for_new_labels(watched) -> None:
+    """BokehJS rebuilt a legend's entries (new canvases and elements) on every
+    data change behind its renderers (build/web/loader.js, keepLegends). After
+    slider steps that move the plane's dashed edge, its legend entry is the
+    same element, still on the page, its line sample still drawn; a new label
+    still rebuilds it. The figures' base font size is asked once and equals
+    the computed style (cacheFontSize)."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    flags = w.page.evaluate("() => [window.wfl.keptLegends, window.wfl.cachedFontSize]")
+    assert flags == [True, True]
+    title = "Where the neuron fires"
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    before = w.page.evaluate(LEGEND_STATE_JS, [title, True])
+    assert before["label"] == "row · x + bias = 0" and before["inked"] > 10, before
+    for _ in range(3):
+        handle.press("ArrowRight")
+        w.wait_idle()
+    time.sleep(0.3)
+    after = w.page.evaluate(LEGEND_STATE_JS, [title, False])
+    assert after["edge"] != before["edge"], "the edge did not move"
+    assert after["same"] and after["connected"] and after["inked"] > 10, after
+    w.page.evaluate("""(title) => {
+      const legend = (""" + LEGEND_JS + """)(title);
+      legend.model.items[0].label = {value: "a new label"};
+    }""", title)
+    time.sleep(0.3)
+    rebuilt = w.page.evaluate(LEGEND_STATE_JS, [title, False])
+    assert not rebuilt["same"] and rebuilt["connected"] and rebuilt["label"] == "a new label"
+    sizes = w.page.evaluate("""(title) => {
+      const plot = (""" + LEGEND_JS + """)(title).parent;
+      return [plot.base_font_size, parseFloat(getComputedStyle(plot.el).fontSize)];
+    }""", title)
+    assert sizes[0] == sizes[1] and sizes[0] > 0, sizes
+
+
 COUNT_PAINTS_JS = """() => {
   // Count BokehJS paints by figure id (the test's own wrapper).
   const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;

@@ -299,17 +299,9 @@
   // wfl.tunedBokeh (checked by the tests) says so.
   function tuneBokeh() {
     wfl.tunedBokeh = false;
-    let dom, glyphs, visual;
-    try {
-      dom = Bokeh.require("core/dom");
-      glyphs = Bokeh.require("models/renderers/glyph_renderer");
-      visual = Bokeh.require("core/visuals/visual");
-    } catch (e) {
-      return;
-    }
-    const sheet = dom && dom.InlineStyleSheet && dom.InlineStyleSheet.prototype;
-    const view = glyphs && glyphs.GlyphRendererView && glyphs.GlyphRendererView.prototype;
-    const visuals = visual && visual.VisualProperties && visual.VisualProperties.prototype;
+    const sheet = bokehProto("core/dom", "InlineStyleSheet");
+    const view = bokehProto("models/renderers/glyph_renderer", "GlyphRendererView");
+    const visuals = bokehProto("core/visuals/visual", "VisualProperties");
     if (!sheet || typeof sheet._update !== "function" || !view
         || typeof view.update_position !== "function" || !visuals
         || typeof visuals._get_css_value !== "function") return;
@@ -320,6 +312,17 @@
     };
     deferPositions(view);
     wfl.tunedBokeh = true;
+  }
+
+  // A BokehJS class's prototype, or null if this BokehJS has no such module
+  // or class (the tuning below then stays off and its wfl flag says so).
+  function bokehProto(module, name) {
+    try {
+      const mod = Bokeh.require(module);
+      return (mod && mod[name] && mod[name].prototype) || null;
+    } catch (e) {
+      return null;
+    }
   }
 
   // A view's update_position (a CSS write, then reads that force layout)
@@ -350,13 +353,7 @@
   // wfl.keptLegends says whether this is on (tests).
   function keepLegends() {
     wfl.keptLegends = false;
-    let legends;
-    try {
-      legends = Bokeh.require("models/annotations/legend");
-    } catch (e) {
-      return;
-    }
-    const view = legends && legends.LegendView && legends.LegendView.prototype;
+    const view = bokehProto("models/annotations/legend", "LegendView");
     if (!view || typeof view._render_items !== "function"
         || typeof view.update_position !== "function" || typeof view._toggle_inactive !== "function"
         || typeof view.render !== "function"
@@ -394,13 +391,7 @@
   // per figure, once it has an answer. wfl.cachedFontSize says so (tests).
   function cacheFontSize() {
     wfl.cachedFontSize = false;
-    let plots;
-    try {
-      plots = Bokeh.require("models/plots/plot_canvas");
-    } catch (e) {
-      return;
-    }
-    const view = plots && plots.PlotView && plots.PlotView.prototype;
+    const view = bokehProto("models/plots/plot_canvas", "PlotView");
     const font = view && Object.getOwnPropertyDescriptor(view, "base_font_size");
     if (!font || typeof font.get !== "function" || !font.configurable) return;
     Object.defineProperty(view, "base_font_size", {
@@ -422,13 +413,7 @@
   // wfl.paintNear says whether this is on (tests).
   function paintOnlyNearScreen() {
     wfl.paintNear = false;
-    let plots;
-    try {
-      plots = Bokeh.require("models/plots/plot_canvas");
-    } catch (e) {
-      return;
-    }
-    const view = plots && plots.PlotView && plots.PlotView.prototype;
+    const view = bokehProto("models/plots/plot_canvas", "PlotView");
     if (!view || typeof view.schedule_paint !== "function" || typeof view.remove !== "function"
         || !window.IntersectionObserver) return;
     const schedule = view.schedule_paint;

@@ -4,7 +4,7 @@
 // The message protocol follows Panel's own pyodide-worker template.
 importScripts("pyodide/pyodide.js");
 
-const post = (msg) => self.postMessage(msg);
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 const report = (text) => post({ type: "error", msg: String(text) });
 self.addEventListener("error", (e) => report(e.message || e));
 self.addEventListener("unhandledrejection", (e) => report(e.reason && (e.reason.message || e.reason)));
@@ -17,7 +17,8 @@ function sendPatch(text, buffers, later) {
   const map = new Map();
   for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer); // fresh Uint8Array copies
   buffers.destroy();
-  post({ type: "patch", patch: text, buffers: map, later: Boolean(later) });
+  // Ours alone, so they move to the page rather than being copied again.
+  post({ type: "patch", patch: text, buffers: map, later: Boolean(later) }, [...map.values()]);
 }
 
 let pyodide = null;

@@ -240,6 +240,39 @@ def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
     assert expected["Michael Jordan"] == pytest.approx(2 + bias)
     assert expected["Michael Phelps"] == pytest.approx(1 + bias)
 
+    # The plane's colours arrive intact (a binary buffer the worker hands
+    # over to the page): equal to what the app computes for that bias.
+    from app.neuron import NeuronSection
+    from app.state import AppState
+
+    got = w.page.evaluate("""() => {
+      const col = (m) => (m.data instanceof Map ? m.data.get("image") : m.data.image);
+      const src = [...window.wfl.doc.all_models].find(
+        (m) => m.type === "ColumnDataSource" && col(m) !== undefined);
+      const img = col(src)[0];
+      const slider = [...window.wfl.doc.all_models].find(
+        (m) => m.type === "Slider" && m.title === "Bias (threshold)");
+      return {dtype: img.dtype, shape: img.shape, data: Array.from(img), bias: slider.value};
+    }""")
+    assert got["bias"] == pytest.approx(bias)  # the URL's is rounded; this is exact
+    section = NeuronSection(AppState(bias=got["bias"]))
+    want, values = section.plane.data["image"][0], section.plane_values
+    assert got["dtype"] == "uint32" and got["shape"] == list(want.shape)
+    # wasm's numpy (no BLAS) may differ from this one in a dot product's last
+    # bit, so a pixel whose value sits on a colour bin's edge (the grid puts
+    # many there) may land one bin over; every other pixel is equal.
+    from app.neuron import PALETTE_RGBA
+
+    bins: dict[int, list[int]] = {}  # a colour -> its bins (neighbours may share one)
+    for k, word in enumerate(PALETTE_RGBA.tolist()):
+        bins.setdefault(word, []).append(k)
+    low, high = min(0.0, float(values.min())), max(1.0, float(values.max()))
+    scaled = ((values - low) / (high - low) * len(PALETTE_RGBA)).ravel().tolist()
+    for a, b, x in zip(got["data"], want.ravel().tolist(), scaled, strict=True):
+        if a != b:
+            assert abs(x - round(x)) < 1e-6, x  # on an edge
+            assert min(abs(i - k) for i in bins[a] for k in bins[b]) <= 1
+
     # Reloading the shared URL restores the same state.
     shared = w.page.url
     w.page.goto(shared)

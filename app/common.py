@@ -226,15 +226,30 @@ PROSE_PX = {False: 16, True: 20}
 ANSWER_PX = {False: 20, True: 26}  # a section's answer line, the first thing a reader looks for
 
 
-# Presenter mode: text boxes and menus, their text and label at projector size
-# (a label longer than its box wraps rather than running into the next one).
-PRESENTER_INPUT = (".bk-input { font-size: 24px; height: auto; padding: 8px 12px; } "
-                   "label { font-size: 22px; white-space: normal; line-height: 1.2; }")
+# Presenter mode: every control's text and label at projector size: text
+# boxes and menus, slider titles, buttons and checkboxes (a label longer than
+# its box wraps rather than running into the next one). Each rule only
+# matches inside the widgets that have such parts.
+PRESENTER_CONTROLS = (
+    ".bk-input { font-size: 24px; height: auto; padding: 8px 12px; } "
+    "label { font-size: 22px; white-space: normal; line-height: 1.2; } "
+    ".bk-slider-title { font-size: 22px; } "
+    ".bk-btn { font-size: 22px; padding: 8px 14px; } "
+    "input[type='checkbox'] { width: 22px; height: 22px; } "
+    "input[type='checkbox'] ~ div { font-size: 22px; }"
+)
 
 
-def input_css(state: AppState) -> list[str]:
-    """Stylesheets for a text box or menu: projector size in presenter mode."""
-    return [PRESENTER_INPUT] if state.presenter else []
+def presenter_controls(page: pn.viewable.Viewable) -> None:
+    """Give every widget on the page projector-size text (presenter mode).
+
+    One pass over the built page, so a control added to any section later
+    gets it too; the sections only had it where someone remembered to ask
+    (text boxes and menus), and sliders, buttons and checkboxes stayed at
+    Panel's 12-13px."""
+    for widget in page.select(pn.widgets.Widget):
+        if PRESENTER_CONTROLS not in widget.stylesheets:
+            widget.stylesheets = [*widget.stylesheets, PRESENTER_CONTROLS]
 
 
 def prose_css(state: AppState) -> list[str]:

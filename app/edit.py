@@ -21,7 +21,6 @@ from app.common import (
     bokeh,
     esc,
     fig,
-    input_css,
     legend_style,
     model_for,
     num,
@@ -70,12 +69,10 @@ class EditSection(Section):
         self.person = pn.widgets.AutocompleteInput(
             label="Person whose sport to change", value=state.edit_person,
             options=[f.name for f in model.facts], restrict=False, case_sensitive=False,
-            search_strategy="includes", min_characters=1, sizing_mode="stretch_width",
-            stylesheets=input_css(state))
+            search_strategy="includes", min_characters=1, sizing_mode="stretch_width")
         self.sport = pn.widgets.AutocompleteInput(
             label="New sport (any word)", value=state.edit_sport, options=list(model.sports),
-            restrict=False, case_sensitive=False, min_characters=1, sizing_mode="stretch_width",
-            stylesheets=input_css(state))
+            restrict=False, case_sensitive=False, min_characters=1, sizing_mode="stretch_width")
         self.method = pn.widgets.RadioButtonGroup(label="How to edit", options=METHODS,
                                                   value=state.edit_method)
         self.result = LiveText(state, "wfl-edit-result")

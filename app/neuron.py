@@ -23,7 +23,6 @@ from app.common import (
     bokeh,
     esc,
     fig,
-    input_css,
     legend_style,
     model_for,
     neuron_fact,
@@ -94,8 +93,7 @@ class NeuronSection(Section):
         options = {f"{j}: {f.name} → {f.sport}": j for j, f in enumerate(model.facts)}
         wide = state.presenter  # projector-size text needs wider menus
         self.neuron_select = pn.widgets.Select(label="Neuron", options=options,
-                                               value=state.neuron, width=440 if wide else 320,
-                                               stylesheets=input_css(state))
+                                               value=state.neuron, width=440 if wide else 320)
         slider = dict(step=0.05, sizing_mode="stretch_width")
         self.row_first = pn.widgets.FloatSlider(label="Row: weight on first name", start=-2,
                                                 end=2, value=state.row_first, **slider)
@@ -109,7 +107,7 @@ class NeuronSection(Section):
                                               end=2, value=state.col_own, **slider)
         self.alt_sport = pn.widgets.Select(label="Second sport", options=list(
             AppState.param.alt_sport.objects), value=state.alt_sport,
-            width=280 if wide else 200, stylesheets=input_css(state))
+            width=280 if wide else 200)
         self.col_alt = pn.widgets.FloatSlider(label="Column: weight on the second sport",
                                               start=-2, end=2, value=state.col_alt, **slider)
         self.activation = pn.widgets.RadioButtonGroup(

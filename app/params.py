@@ -17,7 +17,6 @@ from app.common import (
     Section,
     bokeh,
     fig,
-    input_css,
     num,
     prose_css,
     strong,
@@ -95,8 +94,9 @@ class ParamsSection(Section):
         self.inputs = {
             # 170 px in both modes: Bokeh adds fixed widths up for the row's
             # minimum, so wider boxes widened the whole page past the screen.
+            # Aligned at the end, the boxes line up when a long label wraps.
             f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}", width=170,
-                                    stylesheets=input_css(state))
+                                    align="end")
             for f, (key, label) in FIELDS.items()}
         self.flags = {f: pn.widgets.Checkbox(label=label, value=getattr(state, key))
                       for f, (key, label) in FLAGS.items()}

@@ -19,7 +19,6 @@ from app.common import (
     bokeh,
     esc,
     fig,
-    input_css,
     model_for,
     num,
     strong,
@@ -119,7 +118,6 @@ class RecallSection(Section):
             restrict=False,
             case_sensitive=False, search_strategy="includes", min_characters=1,
             placeholder="Type a name, e.g. Michael Jordan", sizing_mode="stretch_width",
-            stylesheets=input_css(state),
         )
         self.answer = LiveText(state, "wfl-answer", large=True)
         run = model.run(state.person)

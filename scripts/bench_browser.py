@@ -276,6 +276,7 @@ def measure_floor(pw, url: str, log: list[dict]) -> dict:
 
 
 STEP_TIMEOUT_S = 20
+
 # Waiting for a step inside the page: one call that returns when the step is
 # done. Asking from here every 10 ms put a devtools round trip (a task on the
 # page's main thread) into the middle of the steps being timed (A/B, same

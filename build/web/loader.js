@@ -370,9 +370,10 @@
       }
     };
     view._render_items = function () {
-      const same = !this.wflRendering && Array.isArray(this.entries) && this.entries.length > 0
-        && this.entries.every((e) => e.el.parentNode === this.grid_el)
-        && this.wflShown === shown(this) && !this._should_rerender_items;
+      // Entries stay in the legend's grid until rebuilt, and wflShown is
+      // unset until the first build (always from render()).
+      const same = !this.wflRendering && this.wflShown === shown(this)
+        && !this._should_rerender_items;
       if (same) {
         for (const e of this.entries) this._toggle_inactive(e);
         return;

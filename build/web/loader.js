@@ -410,13 +410,14 @@
   // part is near (400px margin, watchScreen above), and a slider step's
   // frame waited for figures of those sections nobody could see (full page,
   // bias slider in view: 3 of 7 figures; A/B drawn p50 about 2 ms less).
-  // A figure's first paint always happens (the snapshot, a fresh page).
+  // A figure's first paint always happens (the snapshot, a fresh page),
+  // and so does any paint BokehJS waits on to call the figure finished.
   // wfl.paintNear says whether this is on (tests).
   function paintOnlyNearScreen() {
     wfl.paintNear = false;
     const view = bokehProto("models/plots/plot_canvas", "PlotView");
     if (!view || typeof view.schedule_paint !== "function" || typeof view.remove !== "function"
-        || !window.IntersectionObserver) return;
+        || typeof view.has_finished !== "function" || !window.IntersectionObserver) return;
     const schedule = view.schedule_paint;
     const remove = view.remove;
     const near = new IntersectionObserver((entries) => {
@@ -436,7 +437,10 @@
         this.el.wflPlotView = this;
         near.observe(this.el);
       }
-      if (this.wflFar) {
+      // Only a figure already drawn and finished may wait: until then the
+      // document is not idle, and Panel's address bar (Location) waits for
+      // an idle document before it writes the URL.
+      if (this.wflFar && this.has_finished() && !this._needs_notify) {
         this.wflOwed = true; // what changed stays invalidated until then
         return;
       }

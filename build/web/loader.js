@@ -14,6 +14,7 @@
   keepLegends();
   cacheFontSize();
   paintOnlyNearScreen();
+  hideEmptyOverlays();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -451,6 +452,32 @@
       return remove.call(this);
     };
     wfl.paintNear = true;
+  }
+
+  // Every figure stacks a second canvas on its first, for renderers at the
+  // "overlay" level (tool overlays such as a zoom box). No figure here has
+  // any, so it stays blank; yet chromium copies every canvas in the page
+  // into a new compositor resource on every frame, changed or not (a
+  // devtools trace of the full page: 40 canvases, about 120 copies and
+  // 8 ms of the page's main thread per slider step, each step being three
+  // frames). A figure's overlay canvas is now out of the page's rendering
+  // (display: none) while nothing paints into it, and back when something
+  // does. wfl.hidOverlays says whether this is on (tests).
+  function hideEmptyOverlays() {
+    wfl.hidOverlays = false;
+    const view = bokehProto("models/plots/plot_canvas", "PlotView");
+    if (!view || typeof view._paint_overlays !== "function") return;
+    const paint = view._paint_overlays;
+    view._paint_overlays = function (ctx) {
+      const layer = this.canvas_view && this.canvas_view.overlays;
+      if (layer && layer.el && layer.el.style) {
+        const used = this.computed_renderer_views.some((v) => v.model.level === "overlay");
+        const display = used ? "" : "none";
+        if (layer.el.style.display !== display) layer.el.style.display = display;
+      }
+      return paint.call(this, ctx);
+    };
+    wfl.hidOverlays = true;
   }
 
   function applyPatch(msg) {

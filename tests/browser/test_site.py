@@ -700,3 +700,56 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     far = w.page.evaluate(FIGURE_JS, sport)
     w.page.evaluate("() => window.scrollTo(0, 0)")
     w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")
+
+
+PLOT_LAYERS_JS = """() => {
+  // Every figure's view, from BokehJS's views, with its two canvas layers.
+  const plots = new Map();
+  const walk = (views) => {
+    for (const v of views) {
+      if (typeof v._paint_overlays === "function") plots.set(v.model.id, v);
+      if (v.child_views) walk(v.child_views);
+    }
+  };
+  walk(Bokeh.index.roots || []);
+  const inked = (canvas) => {
+    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n += 1;
+    return n;
+  };
+  return [...plots.values()].map((v) => ({
+    title: v.model.title ? v.model.title.text : "",
+    overlays: getComputedStyle(v.canvas_view.overlays.el).display,
+    primary: getComputedStyle(v.canvas_view.primary.el).display,
+    overlaysInked: inked(v.canvas_view.overlays.canvas),
+    primaryInked: inked(v.canvas_view.primary.canvas),
+  }));
+}"""
+
+
+def test_empty_overlay_canvases_are_out_of_the_page_until_something_paints_there(watched) -> None:
+    """Chromium copies every canvas of the page into a compositor resource on
+    every frame, changed or not, and each figure had a second, always blank
+    canvas for "overlay" renderers (build/web/loader.js, hideEmptyOverlays).
+    Every figure's overlay layer is out of rendering and blank, its primary
+    layer drawn; a renderer moved to the overlay level brings the layer
+    back, with that renderer drawn on it."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.hidOverlays") is True
+    layers = w.page.evaluate(PLOT_LAYERS_JS)
+    assert len(layers) == 4, layers
+    for fig in layers:
+        assert fig["overlays"] == "none" and fig["overlaysInked"] == 0, fig
+        assert fig["primary"] != "none" and fig["primaryInked"] > 1000, fig
+    title = "Where the neuron fires"
+    w.page.evaluate("""(title) => {
+      const fig = [...window.wfl.doc.all_models].find(
+        (m) => m.title && m.title.text === title && m.renderers);
+      fig.center.find((m) => m.type === "LabelSet").level = "overlay";
+    }""", title)
+    w.wait_idle()
+    w.wait_for("""return (""" + PLOT_LAYERS_JS + """)().some(
+      (f) => f.title === %r && f.overlays !== "none" && f.overlaysInked > 100)""" % title)

@@ -6,6 +6,7 @@ page runs in Pyodide; toycore's own tests check it against hand calculations.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from io import BytesIO
@@ -751,5 +752,5 @@ def test_empty_overlay_canvases_are_out_of_the_page_until_something_paints_there
       fig.center.find((m) => m.type === "LabelSet").level = "overlay";
     }""", title)
     w.wait_idle()
-    w.wait_for("""return (""" + PLOT_LAYERS_JS + """)().some(
-      (f) => f.title === %r && f.overlays !== "none" && f.overlaysInked > 100)""" % title)
+    w.wait_for("return (" + PLOT_LAYERS_JS + ")().some((f) => f.title === " + json.dumps(title)
+               + ' && f.overlays !== "none" && f.overlaysInked > 100)')

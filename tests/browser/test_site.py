@@ -420,9 +420,14 @@ def test_dark_link_never_shows_the_light_snapshot(watched) -> None:
     assert brightness() > 150, "the default page is light"
 
 
+HEADER_SIZES_JS = """() => ["#wfl-status", ".wfl-share"].map(
+  (sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize))"""
+
+
 def test_presenter_page_fits_the_screen_width(watched) -> None:
     """Projector-size boxes and menus must not widen the page past the
-    screen (Bokeh adds fixed widths up for a row's minimum)."""
+    screen (Bokeh adds fixed widths up for a row's minimum). The header's
+    status line and share button are projector size too, and only there."""
     w = watched
     w.page.set_viewport_size({"width": 1280, "height": 800})
     w.page.goto(w.base + "?presenter=1")
@@ -430,6 +435,10 @@ def test_presenter_page_fits_the_screen_width(watched) -> None:
     scroll, client = w.page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll <= client, f"the page is {scroll}px wide on a {client}px screen"
+    assert all(px >= 22 for px in w.page.evaluate(HEADER_SIZES_JS))
+    w.page.goto(w.base + "?show=recall")
+    w.wait_live()
+    assert all(px < 16 for px in w.page.evaluate(HEADER_SIZES_JS))
 
 
 def test_share_button_copies_the_current_link(watched, browser_context) -> None:

@@ -25,6 +25,7 @@ from app.common import (
     model_for,
     num,
     strong,
+    text_color,
     update,
 )
 from app.state import MAX_TEXT, AppState
@@ -36,7 +37,7 @@ METHODS = {"Swap the sport in the neuron's column": "column",
 
 # The "after" bar's colour says what happened to the fact; the legend has
 # one entry per kind present (legend_field), so every colour is explained.
-KINDS = {"target": ("after: the edited fact", FIRE),
+KINDS = {"target": ("after: the edited fact, old sport", FIRE),
          "changed": ("after: answer changed", BAD),
          "same": ("after: answer unchanged", QUIET)}
 
@@ -55,6 +56,15 @@ def report_data(report: dict) -> dict[str, list]:
         "color": [KINDS[k][1] for k in kinds],
         "kind": [KINDS[k][0] for k in kinds],
     }
+
+
+def target_data(report: dict) -> dict[str, list]:
+    """The edited fact's read-out along its new sport (empty when the name is
+    not a fact of the table, so it has no row to sit on)."""
+    if not report["target"]:
+        return {"name": [], "x": [], "label": []}
+    return {"name": [report["fact"]], "x": [report["target_after"]],
+            "label": [f"after: the edited fact, along {report['new_sport']}"]}
 
 
 class EditSection(Section):
@@ -86,6 +96,12 @@ class EditSection(Section):
                source=self.facts, legend_label="before")
         f.hbar(y="name", right="after", height=0.4, color="color", source=self.facts,
                legend_field="kind")
+        # The edited fact's own bar falls to zero along its old sport; the
+        # diamond shows where it went: its read-out along the new sport.
+        self.target = ColumnDataSource({"name": [], "x": [], "label": []})
+        f.scatter(x="x", y="name", source=self.target, marker="diamond",
+                  size=20 if state.presenter else 15, color=FIRE, line_color=text_color(state),
+                  legend_field="label")
         f.ygrid.grid_line_color = None
         f.legend.location = "bottom_right"
         legend_style(f, state)
@@ -111,12 +127,14 @@ class EditSection(Section):
             self.say(str(err.args[0]) if err.args else "That edit is not possible.")
             self.result.html = "<p>No edit made.</p>"
             self.facts.data = {k: [] for k in self.facts.data}
+            self.target.data = {k: [] for k in self.target.data}
             return
         self.say()
         self.fig.y_range.factors = list(reversed([r["name"] for r in
                                                   [report["target"], *report["others"]]
                                                   if r]))
         update(self.facts, report_data(report))
+        update(self.target, target_data(report))
         moved = [o for o in report["others"] if o["shift"] > 1e-6]
         changed = report["changed_answers"]
         how = {"column": "the column of", "rank_one": "a rank-one change to"}[report["method"]]

@@ -267,6 +267,20 @@ def test_edit_moves_only_the_target_until_names_tilt() -> None:
     assert d["before"][i] == pytest.approx(1.0) and d["after"][i] == pytest.approx(0.0)
     assert sum(s > 1e-9 for s in d["shift"]) == 1
     assert "golf" in sec.result.text
+    # Where the fact went: its read-out along golf, as toycore's edited model
+    # gives it (the readout of what the MLP writes, computed here again).
+    from app.common import model_for
+    from toycore.edit import edit_fact
+
+    edited, _ = edit_fact(model_for(state), "Michael Jordan", "golf", "column")
+    run = edited.run("Michael Jordan")
+    mlp_out = run.cache["mlp_out"][-1]
+    along_golf = float(mlp_out @ edited.embedding.vec("golf"))
+    assert sec.target.data["name"] == ["Michael Jordan"]
+    assert sec.target.data["x"] == [pytest.approx(along_golf)]
+    assert along_golf == pytest.approx(1.0, abs=0.05)
+    assert sec.target.data["label"] == ["after: the edited fact, along golf"]
+    assert np.isfinite(sec.target.data["x"]).all()
     state.angle_jp = 60  # Michael Jordan now also fires the Michael Phelps neuron
     d = sec.facts.data
     moved = [n for n, s in zip(d["name"], d["shift"], strict=True) if s > 1e-9]
@@ -279,6 +293,7 @@ def test_edit_bad_input() -> None:
     sec = EditSection(AppState())
     sec.person.value = "Nobody Atall"
     assert sec.message.visible and "first and last name" in sec.message.object
+    assert sec.target.data["x"] == []  # no diamond left from the last good edit
     sec.person.value = "Michael Jordan"
     sec.sport.value = ""
     assert sec.message.visible
@@ -443,7 +458,7 @@ def test_edit_legend_names_every_colour() -> None:
     assert set(d["kind"]) == {label for label, _ in KINDS.values()}
     by_label = {label: color for label, color in KINDS.values()}
     assert all(by_label[k] == c for k, c in zip(d["kind"], d["color"], strict=True))
-    assert d["kind"][d["name"].index("Michael Jordan")] == "after: the edited fact"
+    assert d["kind"][d["name"].index("Michael Jordan")] == "after: the edited fact, old sport"
     changed = set(sec.result.html.split("answers changed: <strong>")[1]
                   .split("</strong>")[0].split(", "))
     for name, kind in zip(d["name"], d["kind"], strict=True):

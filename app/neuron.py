@@ -206,17 +206,16 @@ class NeuronSection(Section):
     def _on_reset(self, _event) -> None:
         self.state.param.update(**DEFAULTS)
 
-    def _sync_widgets(self, *_events) -> None:
+    def _sync_widgets(self, *events) -> None:
         """State changed elsewhere (reset, URL): move the widgets to match.
-        Widgets that already agree are left alone (the usual case: the
-        change came from that widget)."""
-        s = self.state
-        pairs = [(self.neuron_select, s.neuron), (self.alt_sport, s.alt_sport),
-                 (self.activation, s.activation),
-                 *((getattr(self, name), getattr(s, name)) for name in DEFAULTS)]
-        for widget, value in pairs:
-            if widget.value != value:
-                widget.value = value
+        Only the widgets of the state values that changed, and only if they
+        disagree (the usual case is a change that came from that widget)."""
+        widgets = {"neuron": self.neuron_select, "alt_sport": self.alt_sport,
+                   "activation": self.activation}
+        for event in events:
+            widget = widgets.get(event.name) or getattr(self, event.name)
+            if widget.value != event.new:
+                widget.value = event.new
 
     def _refresh(self, *_events) -> None:
         s = self.state

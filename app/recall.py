@@ -33,10 +33,9 @@ READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
 ROW_PX = {False: 16, True: 22}
 
 
-def neuron_data(model: tc.ToyModel, run: tc.Run,
-                labels: list[str] | None = None) -> dict[str, list]:
+def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     """One bar per neuron: its activation at the last-name position."""
-    labels = model.neuron_labels() if labels is None else labels
+    labels = model.neuron_labels()
     if run.ok:
         post = run.cache["mlp.hook_post"][-1]
     else:
@@ -71,17 +70,18 @@ def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     if not run.ok:
         return out
     idx = [model.embedding.index(c) for c in cols]
+    positions = [f"{i + 1}: {tok}" for i, tok in enumerate(run.tokens)]
+    n = len(cols)
     for stage, key in (("before the MLP", "readout_mid"), ("after the MLP", "readout_post")):
-        table = run.cache[key]
-        for i, tok in enumerate(run.tokens):
-            for c, k in zip(cols, idx, strict=True):
-                v = float(table[i, k])
-                out["stage"].append(stage)
-                out["cell"].append((stage, c))
-                out["pos"].append(f"{i + 1}: {tok}")
-                out["name"].append(c)
-                out["value"].append(v)
-                out["text"].append(num(v, 1) if abs(v) >= 0.05 else "")
+        # Row by row, cell by cell: (position, direction) in reading order.
+        values = run.cache[key][:, idx].ravel().tolist()
+        cells = [(stage, c) for c in cols]
+        out["stage"] += [stage] * len(values)
+        out["cell"] += cells * len(positions)
+        out["pos"] += [p for p in positions for _ in range(n)]
+        out["name"] += cols * len(positions)
+        out["value"] += values
+        out["text"] += [num(v, 1) if abs(v) >= 0.05 else "" for v in values]
     return out
 
 
@@ -109,7 +109,6 @@ class RecallSection(Section):
         super().__init__(state)
         model = model or model_for(state)
         self.model = model
-        self._labels: list[str] | None = None
         names = [f.name for f in model.facts]
         self.name_input = pn.widgets.AutocompleteInput(
             # value_input starts equal to value, so clearing the box is a change
@@ -181,13 +180,11 @@ class RecallSection(Section):
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)
-        if model is not self.model or self._labels is None:
-            # The labels run every fact through the model: once per model,
-            # not once per keystroke in the name box.
-            self._labels = model.neuron_labels()
         self.model = model
         run = model.run(self.state.person)
-        neurons = neuron_data(model, run, self._labels)
+        # The labels run every fact through the model; toycore keeps them
+        # per model, so a keystroke in the name box does not redo them.
+        neurons = neuron_data(model, run)
         # A neuron's label follows its weights ("Michael Jordan / Michael
         # Phelps → basketball" once the bias lets the half match through), and
         # the bars sit on the labels, so the axis follows too.

@@ -527,7 +527,13 @@ class ToyModel:
     def neuron_labels(self) -> list[str]:
         """One label per neuron, computed from the weights (not remembered),
         so it stays true after the reader drags a slider:
-        "Michael Jordan → basketball", "nobody → golf", "(unused)"."""
+        "Michael Jordan → basketball", "nobody → golf", "(unused)".
+        Worked out once per model (it is immutable): a reader nudging a
+        slider back and forth meets the same few models again."""
+        return list(self._neuron_labels)
+
+    @cached_property
+    def _neuron_labels(self) -> tuple[str, ...]:
         sports = self.sports
         d_mlp = self.cfg.d_mlp
         posts = np.array([r.cache["mlp.hook_post"][-1] for r in self.fact_runs]).reshape(
@@ -552,7 +558,7 @@ class ToyModel:
             firing = [name for name, on in zip(names, fires[j], strict=True) if on]
             who = " / ".join(firing) if len(firing) <= 3 else f"{len(firing)} facts"
             labels.append(f"{who or 'nobody'} → {writes[j]}")
-        return labels
+        return tuple(labels)
 
     # -- state ----------------------------------------------------------------
     def to_state(self) -> dict:

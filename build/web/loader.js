@@ -15,6 +15,7 @@
   cacheFontSize();
   paintOnlyNearScreen();
   hideEmptyOverlays();
+  mainGlyphOnly();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -478,6 +479,75 @@
       return paint.call(this, ctx);
     };
     wfl.hidOverlays = true;
+  }
+
+  // Every glyph renderer keeps four spare views of its glyph besides the
+  // one it draws: for selected points, for the unselected ones, for a muted
+  // legend entry and for the coarse copy drawn while a tool drags the plot.
+  // BokehJS brings all five up to date on every data change and maps all
+  // five to the screen on every paint. No figure here has tools, a
+  // selection or a muting legend, so the spares are never drawn; in the
+  // page, their upkeep was 1.6 ms of each full-page slider step, before
+  // the paint. Now a spare rests while its renderer cannot need it, and
+  // is brought up to date the moment it can (a selection, muting). wfl.
+  // mainGlyphOnly says whether this is on (tests).
+  function mainGlyphOnly() {
+    wfl.mainGlyphOnly = false;
+    const renderer = bokehProto("models/renderers/glyph_renderer", "GlyphRendererView");
+    const glyph = bokehProto("models/glyphs/glyph", "GlyphView");
+    const upkeep = ["set_data", "set_visuals", "after_visuals", "after_lazy_visuals", "map_data"];
+    if (!renderer || !glyph || upkeep.some((name) => typeof glyph[name] !== "function")
+        || typeof renderer.set_visuals !== "function" || typeof renderer.map_data !== "function"
+        || typeof renderer.set_data !== "function"
+        || typeof renderer.connect_signals !== "function") return;
+    const spares = ["decimated_glyph", "selection_glyph", "nonselection_glyph", "muted_glyph"];
+    // On the view itself, over whatever its glyph class defines (a text
+    // glyph has its own after_visuals, for instance).
+    const restable = (view) => {
+      if (view.wflRestable) return;
+      view.wflRestable = true;
+      for (const name of upkeep) {
+        const work = view[name];
+        const async = name === "set_data" || name === "after_lazy_visuals";
+        view[name] = function (...args) {
+          if (!this.wflResting) return work.apply(this, args);
+          this.wflStale = true;
+          return async ? Promise.resolve() : undefined;
+        };
+      }
+    };
+    const needsSpares = (v) => {
+      const source = v.model.data_source;
+      const tools = v.plot_view && v.plot_view.model.toolbar
+        ? v.plot_view.model.toolbar.tools.length : 1;
+      return Boolean(v.model.muted) || v.hover_glyph != null || tools > 0
+        || !source.selected.is_empty() || !source.inspected.is_empty();
+    };
+    const setData = renderer.set_data;
+    renderer.set_data = function (indices) {
+      const rest = !needsSpares(this);
+      for (const name of spares) {
+        const view = this[name];
+        if (!view) continue;
+        restable(view);
+        view.wflResting = rest;
+      }
+      return setData.call(this, indices);
+    };
+    const connect = renderer.connect_signals;
+    renderer.connect_signals = function () {
+      connect.call(this);
+      const wake = () => {
+        const stale = spares.some((name) => this[name] && this[name].wflStale);
+        if (!stale || !needsSpares(this)) return;
+        for (const name of spares) if (this[name]) this[name].wflStale = false;
+        this.set_data().then(() => this.request_paint());
+      };
+      this.connect(this.model.properties.muted.change, wake);
+      this.connect(this.model.data_source.selected.change, wake);
+      this.connect(this.model.data_source.inspect, wake);
+    };
+    wfl.mainGlyphOnly = true;
   }
 
   function applyPatch(msg) {

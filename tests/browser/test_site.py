@@ -763,3 +763,62 @@ def test_empty_overlay_canvases_are_out_of_the_page_until_something_paints_there
     w.wait_idle()
     w.wait_for("return (" + PLOT_LAYERS_JS + ")().some((f) => f.title === " + json.dumps(title)
                + ' && f.overlays !== "none" && f.overlaysInked > 100)')
+
+
+BARS_JS = """([title, select]) => {
+  // The first bar renderer of the figure with this title: its main glyph
+  // view and its four spares, as BokehJS holds them.
+  const find = (views) => {
+    for (const v of views) {
+      if (v.model && v.model.title && v.model.title.text === title && v.renderer_views) return v;
+      const inner = v.child_views ? find(v.child_views) : null;
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const plot = find(Bokeh.index.roots || []);
+  const bars = [...plot.renderer_views.values()]
+    .find((r) => r.glyph && r.glyph.model.type === "HBar");
+  if (select) bars.model.data_source.selected.indices = [0];
+  const spares = ["decimated_glyph", "selection_glyph", "nonselection_glyph", "muted_glyph"];
+  const tops = (g) => (g.stop ? Array.from(g.stop).map((x) => Math.round(x)) : null);
+  return {
+    main: tops(bars.glyph),
+    right: Array.from(bars.glyph.right),
+    resting: spares.map((s) => Boolean(bars[s].wflResting)),
+    spares: spares.map((s) => tops(bars[s])),
+  };
+}"""
+
+
+def test_spare_glyph_views_rest_until_a_selection_needs_them(watched) -> None:
+    """BokehJS keeps four spare views of every glyph (selection, unselected,
+    muted, coarse while dragging) up to date on every data change and paint;
+    none is drawn on this page (build/web/loader.js, mainGlyphOnly). After
+    slider steps the main view has the new bars and the spares rest; once a
+    selection needs them they are brought up to date and drawn without
+    error (the fixture fails on any console error)."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.mainGlyphOnly") is True
+    title = "This neuron, name by name"
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    before = w.page.evaluate(BARS_JS, [title, False])
+    for _ in range(3):
+        handle.press("ArrowRight")
+        w.wait_idle()
+    time.sleep(0.3)
+    after = w.page.evaluate(BARS_JS, [title, False])
+    assert after["right"] != before["right"], "the bars did not move"
+    assert after["resting"] == [True] * 4, after
+    assert after["right"] == pytest.approx(w.source("pre")["pre"]), "main view not up to date"
+    w.page.evaluate(BARS_JS, [title, True])
+    w.wait_for("return (" + BARS_JS + ")([" + json.dumps(title) + ", false])"
+               ".resting.every((r) => !r)")
+    time.sleep(0.3)  # the repaint that follows
+    woke = w.page.evaluate(BARS_JS, [title, False])
+    assert woke["main"] is not None
+    for tops in woke["spares"]:
+        assert tops == woke["main"], woke

@@ -187,6 +187,16 @@ def test_content_security_policy_blocks_other_origins(watched) -> None:
     assert not any("example.invalid" in u for u in w.requests)
 
 
+def step_right(w, handle, presses: int) -> None:
+    """Press ArrowRight on a focused slider handle, one press per answer
+    from Python, then give the frames (and what BokehJS places after them)
+    time to be painted."""
+    for _ in range(presses):
+        handle.press("ArrowRight")
+        w.wait_idle()
+    time.sleep(0.5)
+
+
 def slider_handle(w, label: str):
     """The slider a reader knows by its label (loader.js names Panel's handles)."""
     return w.page.get_by_role("slider", name=label, exact=True)
@@ -573,10 +583,7 @@ def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
     assert w.page.evaluate(STYLES_JS, True) > 20
-    for _ in range(3):
-        handle.press("ArrowRight")
-        w.wait_idle()
-    time.sleep(0.5)  # frames painted, deferred positions set
+    step_right(w, handle, 3)
     counts = w.page.evaluate(STYLES_JS, False)
     assert counts["changed"] >= 1, counts  # the plots did repaint, boxes moved
     assert counts["replaced"] == 0, counts  # nothing rewritten with equal text
@@ -630,10 +637,7 @@ def test_legend_entries_are_kept_across_data_steps_and_rebuilt_for_new_labels(wa
     w.focus_settled(handle, "neuron")
     before = w.page.evaluate(LEGEND_STATE_JS, [title, True])
     assert before["label"] == "row · x + bias = 0" and before["inked"] > 10, before
-    for _ in range(3):
-        handle.press("ArrowRight")
-        w.wait_idle()
-    time.sleep(0.3)
+    step_right(w, handle, 3)
     after = w.page.evaluate(LEGEND_STATE_JS, [title, False])
     assert after["edge"] != before["edge"], "the edge did not move"
     assert after["same"] and after["connected"] and after["inked"] > 10, after
@@ -683,10 +687,7 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     sport, plane = "Next-token guess (softmax over sports)", "Where the neuron fires"
     far, seen = (w.page.evaluate(FIGURE_JS, t) for t in (sport, plane))
     probs = w.source("prob")["prob"]
-    for _ in range(4):
-        handle.press("ArrowRight")
-        w.wait_idle()
-    time.sleep(0.3)
+    step_right(w, handle, 4)
     assert w.source("prob")["prob"] != probs, "Python did not redraw section 1"
     assert w.page.evaluate(FIGURE_JS, sport)["paints"] == far["paints"]
     assert w.page.evaluate(FIGURE_JS, plane)["paints"] >= seen["paints"] + 4
@@ -806,10 +807,7 @@ def test_spare_glyph_views_rest_until_a_selection_needs_them(watched) -> None:
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
     before = w.page.evaluate(BARS_JS, [title, False])
-    for _ in range(3):
-        handle.press("ArrowRight")
-        w.wait_idle()
-    time.sleep(0.3)
+    step_right(w, handle, 3)
     after = w.page.evaluate(BARS_JS, [title, False])
     assert after["right"] != before["right"], "the bars did not move"
     assert after["resting"] == [True] * 4, after

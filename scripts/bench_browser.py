@@ -455,7 +455,7 @@ def table(s: dict) -> list[list[str]]:
          f"<= {t['first_paint_ms']:.0f} ms",
          verdict(s["site_prerendered_ms"] is not None
                  and s["site_prerendered_ms"] <= t["first_paint_ms"])],
-        *latency_rows(s, t, ms),
+        *latency_rows(s, t),
         ["bytes transferred, cold (uncompressed, as served)", mb(s["floor_bytes"]),
          mb(s["site_bytes"]), f"{s['bytes_ratio']:.2f}x", f"<= {t['bytes_ratio']}x",
          verdict(s["bytes_ratio"] <= t["bytes_ratio"])],
@@ -468,11 +468,13 @@ def table(s: dict) -> list[list[str]]:
     return rows
 
 
-def latency_rows(s: dict, t: dict, ms) -> list[list[str]]:
+def latency_rows(s: dict, t: dict) -> list[list[str]]:
     """Slider latency against the target, for the embed and the full page: to
     every plot's data applied (the step's last data patch; Python sends one)
     and to the frame painted after it, which adds the wait for the display's
-    next frame (up to 16.7 ms at 60 Hz) and BokehJS's repaint."""
+    next frame (up to 16.7 ms at 60 Hz) and BokehJS's repaint. One decimal:
+    whole milliseconds showed 33.3 as "33 ms" next to a MISS."""
+    ms = lambda x: "n/a" if x is None else f"{x:.1f} ms"  # noqa: E731
     rows = []
     for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page")):
         lat = s.get(key) or {}

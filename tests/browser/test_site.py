@@ -820,3 +820,61 @@ def test_spare_glyph_views_rest_until_a_selection_needs_them(watched) -> None:
     assert woke["main"] is not None
     for tops in woke["spares"]:
         assert tops == woke["main"], woke
+
+
+CANVASES_JS = """(key) => {
+  // Every figure's drawn canvas, as pixels, kept in the page under `key`.
+  const plots = [];
+  const walk = (views) => {
+    for (const v of views) {
+      if (typeof v._paint_overlays === "function") plots.push(v);
+      if (v.child_views) walk(v.child_views);
+    }
+  };
+  walk(Bokeh.index.roots || []);
+  window.__plots = plots;
+  window[key] = plots.map((v) => {
+    const c = v.canvas_view.primary.canvas;
+    return c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  });
+  return plots.length;
+}"""
+
+CANVAS_DIFF_JS = """() => window.__plots.map((v, i) => {
+  const a = window.__cached[i], b = window.__fresh[i];
+  let differ = 0;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) differ += 1;
+  return [v.model.title ? v.model.title.text : "", a.length, differ];
+})"""
+
+
+def test_axes_drawn_from_their_copies_match_axes_drawn_afresh(watched) -> None:
+    """Each axis is drawn once into a canvas of its own and copied onto its
+    figure while nothing that decides its pixels changes (build/web/loader.js,
+    cacheAxes). Slider steps reuse the copies; a moved range (section 1's
+    neuron chart rescales its x axis with the activations) draws the axis
+    again; and every figure on the page is, pixel for pixel, what BokehJS
+    draws with the copies turned off."""
+    w = watched
+    w.page.goto(w.base + "?show=recall,neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.cachedAxes") is True
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    counts = w.page.evaluate("() => [window.wfl.axisDraws, window.wfl.axisCopies]")
+    step_right(w, handle, 4)
+    later = w.page.evaluate("() => [window.wfl.axisDraws, window.wfl.axisCopies]")
+    assert later[1] > counts[1], "no axis was copied on a slider step"
+    w.page.evaluate("() => window.scrollTo(0, 0)")  # section 1's figures, rescaled meanwhile
+    w.wait_for("return window.wfl.onScreen.includes('recall')")
+    w.wait_idle()
+    time.sleep(0.5)
+    assert w.page.evaluate("() => window.wfl.axisDraws") > later[0], "a moved range reused a copy"
+    assert w.page.evaluate(CANVASES_JS, "__cached") == 7
+    w.page.evaluate("""() => {
+      window.wfl.axisCache = false;
+      for (const v of window.__plots) v.repaint();
+    }""")
+    w.page.evaluate(CANVASES_JS, "__fresh")
+    for title, size, differ in w.page.evaluate(CANVAS_DIFF_JS):
+        assert size > 0 and differ == 0, (title, differ)

@@ -16,7 +16,6 @@
   paintOnlyNearScreen();
   hideEmptyOverlays();
   mainGlyphOnly();
-  cacheAxes();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -549,110 +548,6 @@
       this.connect(this.model.data_source.inspect, wake);
     };
     wfl.mainGlyphOnly = true;
-  }
-
-  // Axes were a third of each slider step's painting (every figure's axes
-  // sized and drew every tick label again, though a step changes the data
-  // and seldom a range). An axis is now drawn once into a canvas of its
-  // own and copied onto the figure, device pixel for device pixel, for as
-  // long as nothing that decides its pixels changed: its box, the plot
-  // frame, the canvas transform, every range (ends and factors), the axis,
-  // its ticker and formatter (any property), its label views, and the
-  // fonts. wfl.cachedAxes says whether this is on, wfl.axisCache turns it
-  // off (tests compare both), wfl.axisDraws / wfl.axisCopies count.
-  function cacheAxes() {
-    wfl.cachedAxes = false;
-    const axis = bokehProto("models/axes/axis", "AxisView");
-    let Layer = null;
-    try {
-      Layer = Bokeh.require("core/util/canvas").CanvasLayer;
-    } catch (e) {
-      return;
-    }
-    if (!axis || typeof Layer !== "function" || typeof axis.connect_signals !== "function"
-        || typeof axis._init_axis_label !== "function"
-        || typeof axis._init_major_labels !== "function") return;
-    let fonts = 0;
-    if (document.fonts) document.fonts.addEventListener("loadingdone", () => { fonts += 1; });
-    for (const name of ["_init_axis_label", "_init_major_labels"]) {
-      const init = axis[name];
-      axis[name] = async function (...args) {
-        try {
-          return await init.apply(this, args);
-        } finally {
-          this.wflVersion = (this.wflVersion || 0) + 1;
-        }
-      };
-    }
-    const rangeKey = (range) => [range.start, range.end,
-      Array.isArray(range.factors) ? range.factors.join("\u0001") : ""].join();
-    const keyOf = (view, t) => {
-      const frame = view.plot_view && view.plot_view.frame;
-      const box = view.bbox;
-      if (!frame || !(frame.x_ranges instanceof Map) || !(frame.y_ranges instanceof Map)
-          || !box || t.b !== 0 || t.c !== 0) return null;
-      const parts = [view.wflVersion, fonts, t.a, t.d, t.e, t.f, box.x, box.y, box.width,
-        box.height, frame.bbox.x, frame.bbox.y, frame.bbox.width, frame.bbox.height];
-      for (const map of [frame.x_ranges, frame.y_ranges]) {
-        for (const range of map.values()) parts.push(rangeKey(range));
-      }
-      return parts.join("|");
-    };
-    const draw = (view, ctx, paint, t, key) => {
-      const box = view.bbox;
-      const m = 12 + Math.max(view.model.major_tick_in || 0, view.model.minor_tick_in || 0);
-      const x0 = Math.floor(t.a * (box.x - m) + t.e);
-      const y0 = Math.floor(t.d * (box.y - m) + t.f);
-      const x1 = Math.ceil(t.a * (box.x + box.width + m) + t.e);
-      const y1 = Math.ceil(t.d * (box.y + box.height + m) + t.f);
-      const old = view.wflAxisCopy;
-      const layer = old ? old.layer : new Layer("canvas", false);
-      layer.canvas.width = Math.max(1, x1 - x0); // also clears it
-      layer.canvas.height = Math.max(1, y1 - y0);
-      const off = layer.ctx;
-      off.save();
-      off.setTransform(t.a, 0, 0, t.d, t.e - x0, t.f - y0);
-      try {
-        paint.call(view, off);
-      } finally {
-        off.restore();
-      }
-      wfl.axisDraws += 1;
-      return { key, layer, x0, y0 };
-    };
-    const connect = axis.connect_signals;
-    axis.connect_signals = function () {
-      connect.call(this);
-      this.wflVersion = (this.wflVersion || 0) + 1;
-      const bump = () => { this.wflVersion += 1; };
-      this.connect(this.model.change, bump);
-      if (this.model.ticker) this.connect(this.model.ticker.change, bump);
-      if (this.model.formatter) this.connect(this.model.formatter.change, bump);
-      const paint = this._paint; // this axis's own class's drawing
-      this._paint = function (ctx) {
-        const t = wfl.axisCache && typeof ctx.getTransform === "function" ? ctx.getTransform() : null;
-        const key = t ? keyOf(this, t) : null;
-        if (key === null) {
-          this.wflAxisCopy = null;
-          return paint.call(this, ctx);
-        }
-        if (!this.wflAxisCopy || this.wflAxisCopy.key !== key) {
-          this.wflAxisCopy = draw(this, ctx, paint, t, key);
-        } else {
-          wfl.axisCopies += 1;
-        }
-        const copy = this.wflAxisCopy;
-        ctx.save();
-        ctx.setTransform(1, 0, 0, 1, 0, 0);
-        ctx.drawImage(copy.layer.canvas, copy.x0, copy.y0);
-        ctx.restore();
-        return undefined;
-      };
-    };
-    wfl.axisCache = true;
-    wfl.axisDraws = 0;
-    wfl.axisCopies = 0;
-    wfl.cachedAxes = true;
   }
 
   function applyPatch(msg) {

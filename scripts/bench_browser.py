@@ -123,7 +123,7 @@ HOOKS_JS = """() => {
     // paints every figure in the next frame's callbacks. A timer set from
     // that frame runs after the frame: "drawn" is then the end of the last
     // figure painted since the patch (the frame's start if none was).
-    requestAnimationFrame((frame) => {
+    requestAnimationFrame(() => {
       const start = performance.now();
       setTimeout(() => {
         const since = ends.filter((e) => e >= rec.t);

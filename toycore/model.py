@@ -525,8 +525,8 @@ class ToyModel:
         return sum(ok) / len(ok)
 
     def neuron_labels(self) -> list[str]:
-        """One label per neuron, computed from the weights (not remembered),
-        so it stays true after the reader drags a slider:
+        """One label per neuron, derived from the weights rather than from
+        the fact table, so it stays true after the reader drags a slider:
         "Michael Jordan → basketball", "nobody → golf", "(unused)".
         Worked out once per model (it is immutable): a reader nudging a
         slider back and forth meets the same few models again."""

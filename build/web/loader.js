@@ -497,7 +497,6 @@
     const glyph = bokehProto("models/glyphs/glyph", "GlyphView");
     const upkeep = ["set_data", "set_visuals", "after_visuals", "after_lazy_visuals", "map_data"];
     if (!renderer || !glyph || upkeep.some((name) => typeof glyph[name] !== "function")
-        || typeof renderer.set_visuals !== "function" || typeof renderer.map_data !== "function"
         || typeof renderer.set_data !== "function"
         || typeof renderer.connect_signals !== "function") return;
     const spares = ["decimated_glyph", "selection_glyph", "nonselection_glyph", "muted_glyph"];

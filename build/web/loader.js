@@ -16,6 +16,7 @@
   paintOnlyNearScreen();
   hideEmptyOverlays();
   mainGlyphOnly();
+  cacheAxes();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -547,6 +548,135 @@
       this.connect(this.model.data_source.inspect, wake);
     };
     wfl.mainGlyphOnly = true;
+  }
+
+  // Axes were 3.6 of the 8.5 ms BokehJS spent painting a full-page slider
+  // step: every paint of every figure placed each axis's ticks again and
+  // measured and drew every tick label, though a step changes data and
+  // seldom a range. An axis is now drawn once into a canvas of its own and
+  // copied onto its figure while nothing that decides its pixels changed:
+  // the canvas and its transform, the axis's box, the plot frame, every
+  // range (ends and factors), the axis, its ticker and formatter (any
+  // property), its label views, and the page's fonts. The copy is a strip
+  // from the axis to the canvas's far edges, whole along the axis: tick
+  // labels may reach past the axis's own box (a slanted label past its
+  // end, ticks a few pixels into the frame), never back across the frame.
+  // The strip holds only the axis's pixels, so copying it over what is
+  // already painted blends as drawing the axis there would.
+  // wfl.cachedAxes says whether this is on; wfl.axisCache = false turns it
+  // off (tests compare both); wfl.axisDraws / wfl.axisCopies count.
+  function cacheAxes() {
+    wfl.cachedAxes = false;
+    const axis = bokehProto("models/axes/axis", "AxisView");
+    let Layer = null;
+    try {
+      Layer = Bokeh.require("core/util/canvas").CanvasLayer;
+    } catch (e) {
+      return;
+    }
+    if (!axis || typeof Layer !== "function" || typeof axis.connect_signals !== "function"
+        || typeof axis._paint !== "function" || typeof axis._init_axis_label !== "function"
+        || typeof axis._init_major_labels !== "function") return;
+    let fonts = 0;
+    if (document.fonts) document.fonts.addEventListener("loadingdone", () => { fonts += 1; });
+    for (const name of ["_init_axis_label", "_init_major_labels"]) {
+      const init = axis[name];
+      axis[name] = async function (...args) {
+        try {
+          return await init.apply(this, args);
+        } finally {
+          this.wflVersion = (this.wflVersion || 0) + 1;
+        }
+      };
+    }
+    const rangeKey = (range) => [range.start, range.end,
+      Array.isArray(range.factors) ? JSON.stringify(range.factors) : ""].join();
+    // What decides the axis's pixels, as one string; null when the copy
+    // cannot stand in (an axis inside the frame, a rotated or skewed canvas).
+    const keyOf = (view, ctx, t) => {
+      const frame = view.plot_view && view.plot_view.frame;
+      const box = view.bbox;
+      const side = view.panel && view.panel.side;
+      if (!frame || !(frame.x_ranges instanceof Map) || !(frame.y_ranges instanceof Map)
+          || !box || !side || view.model.fixed_location != null || t.b !== 0 || t.c !== 0
+          || !ctx.canvas) return null;
+      const parts = [view.wflVersion, fonts, side, ctx.canvas.width, ctx.canvas.height,
+        t.a, t.d, t.e, t.f, box.x, box.y, box.width, box.height,
+        frame.bbox.x, frame.bbox.y, frame.bbox.width, frame.bbox.height];
+      for (const map of [frame.x_ranges, frame.y_ranges]) {
+        for (const range of map.values()) parts.push(rangeKey(range));
+      }
+      return parts.join("|");
+    };
+    // The strip, in device pixels: from a few pixels inside the axis's inner
+    // edge (ticks drawn into the frame) to the canvas's edge beyond it.
+    const stripOf = (view, ctx, t) => {
+      const box = view.bbox;
+      const m = 2 + Math.max(view.model.major_tick_in || 0, view.model.minor_tick_in || 0);
+      const W = ctx.canvas.width, H = ctx.canvas.height;
+      const sx = (x) => t.a * x + t.e, sy = (y) => t.d * y + t.f;
+      let x0 = 0, y0 = 0, x1 = W, y1 = H;
+      switch (view.panel.side) {
+        case "below": y0 = Math.floor(sy(box.y - m)); break;
+        case "above": y1 = Math.ceil(sy(box.y + box.height + m)); break;
+        case "left": x1 = Math.ceil(sx(box.x + box.width + m)); break;
+        case "right": x0 = Math.floor(sx(box.x - m)); break;
+        default: return null;
+      }
+      x0 = Math.max(0, x0); y0 = Math.max(0, y0);
+      x1 = Math.min(W, x1); y1 = Math.min(H, y1);
+      return x1 > x0 && y1 > y0 ? { x0, y0, w: x1 - x0, h: y1 - y0 } : null;
+    };
+    const draw = (view, paint, t, key, strip) => {
+      const old = view.wflAxisCopy;
+      const layer = old ? old.layer : new Layer("canvas", false);
+      layer.canvas.width = strip.w; // also clears it
+      layer.canvas.height = strip.h;
+      const off = layer.ctx;
+      off.save();
+      off.setTransform(t.a, 0, 0, t.d, t.e - strip.x0, t.f - strip.y0);
+      try {
+        paint.call(view, off);
+      } finally {
+        off.restore();
+      }
+      wfl.axisDraws += 1;
+      return { key, layer, strip };
+    };
+    const connect = axis.connect_signals;
+    axis.connect_signals = function () {
+      connect.call(this);
+      this.wflVersion = (this.wflVersion || 0) + 1;
+      const bump = () => { this.wflVersion += 1; };
+      this.connect(this.model.change, bump);
+      if (this.model.ticker) this.connect(this.model.ticker.change, bump);
+      if (this.model.formatter) this.connect(this.model.formatter.change, bump);
+      const paint = this._paint; // this axis's own class's drawing
+      this._paint = function (ctx) {
+        const t = wfl.axisCache && typeof ctx.getTransform === "function" ? ctx.getTransform() : null;
+        const key = t ? keyOf(this, ctx, t) : null;
+        const strip = key === null ? null : stripOf(this, ctx, t);
+        if (strip === null) {
+          this.wflAxisCopy = null;
+          return paint.call(this, ctx);
+        }
+        if (!this.wflAxisCopy || this.wflAxisCopy.key !== key) {
+          this.wflAxisCopy = draw(this, paint, t, key, strip);
+        } else {
+          wfl.axisCopies += 1;
+        }
+        const copy = this.wflAxisCopy;
+        ctx.save();
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.drawImage(copy.layer.canvas, copy.strip.x0, copy.strip.y0);
+        ctx.restore();
+        return undefined;
+      };
+    };
+    wfl.axisCache = true;
+    wfl.axisDraws = 0;
+    wfl.axisCopies = 0;
+    wfl.cachedAxes = true;
   }
 
   function applyPatch(msg) {

@@ -820,3 +820,94 @@ def test_spare_glyph_views_rest_until_a_selection_needs_them(watched) -> None:
     assert woke["main"] is not None
     for tops in woke["spares"]:
         assert tops == woke["main"], woke
+
+
+AXIS_PIXELS_JS = """() => {
+  // Every figure on the page painted in full three times: axes drawn as
+  // BokehJS draws them, then with their copies (one paint to make them, one
+  // to use them). Before each paint the canvas is filled magenta, so a
+  // paint that drew nothing shows. Two paints of one figure by BokehJS
+  // alone are compared too: they must be equal for the comparison to mean
+  // anything.
+  const plots = [];
+  const walk = (views) => {
+    for (const v of views) {
+      if (typeof v._paint_overlays === "function") plots.push(v);
+      if (v.child_views) walk(v.child_views);
+    }
+  };
+  walk(Bokeh.index.roots || []);
+  const fresh = (v) => {
+    const c = v.canvas_view.primary.canvas, ctx = c.getContext("2d");
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#ff00ff";
+    ctx.fillRect(0, 0, c.width, c.height);
+    ctx.restore();
+    v.invalidate_painters();
+    v.repaint();
+    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    let magenta = 0;
+    for (let k = 0; k < data.length; k += 4) {
+      if (data[k] === 255 && data[k + 1] === 0 && data[k + 2] === 255) magenta += 1;
+    }
+    return { data, magenta };
+  };
+  const wfl = window.wfl;
+  return plots.filter((v) => v.canvas_view && v.is_displayed).map((v) => {
+    wfl.axisCache = false;
+    const own = fresh(v), again = fresh(v);
+    wfl.axisCache = true;
+    fresh(v);
+    const copies = wfl.axisCopies;
+    const copied = fresh(v);
+    const axes = v.computed_renderer_views.filter((r) => r.model.type && /Axis$/.test(r.model.type)
+      && r.model.visible).length;
+    let same = true, differ = 0, worst = 0;
+    for (let k = 0; k < own.data.length; k++) {
+      if (own.data[k] !== again.data[k]) same = false;
+      const d = Math.abs(own.data[k] - copied.data[k]);
+      if (d) { differ += 1; worst = Math.max(worst, d); }
+    }
+    return { title: v.model.title ? v.model.title.text : "", channels: own.data.length,
+             magenta: [own.magenta, copied.magenta], same, differ, worst, axes,
+             copies: wfl.axisCopies - copies };
+  });
+}"""
+
+
+@pytest.mark.parametrize("query", ["", "?presenter=1&theme=dark"])
+def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, query) -> None:
+    """Each axis is drawn once into a canvas of its own and copied onto its
+    figure while nothing that decides its pixels changes (loader.js,
+    cacheAxes). Slider steps reuse the copies; a range that moved (section
+    1's neuron chart rescales with the activations) draws the axis again;
+    and every figure of the page, painted with copies, is what BokehJS
+    paints without them, slanted tick labels reaching past their axis
+    included, up to rounding where a copy's text edge is blended in (at most
+    one part in 2,000 of the channels, by at most 2 of 255)."""
+    w = watched
+    w.page.goto(w.base + query)
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.cachedAxes") is True
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    counts = w.page.evaluate("() => [window.wfl.axisDraws, window.wfl.axisCopies]")
+    step_right(w, handle, 4)
+    later = w.page.evaluate("() => [window.wfl.axisDraws, window.wfl.axisCopies]")
+    assert later[1] > counts[1], "no axis was copied on a slider step"
+    w.page.evaluate("() => window.scrollTo(0, 0)")  # section 1, rescaled meanwhile
+    w.wait_for("return window.wfl.onScreen.includes('recall')")
+    w.wait_idle()
+    time.sleep(0.5)
+    assert w.page.evaluate("() => window.wfl.axisDraws") > later[0], "a moved range reused a copy"
+    figures = w.page.evaluate(AXIS_PIXELS_JS)
+    assert len(figures) >= 15, [f["title"] for f in figures]
+    for f in figures:
+        assert f["same"], f"BokehJS painted {f['title']!r} two ways"
+        # Above one device pixel per CSS pixel, BokehJS's half-pixel offset
+        # leaves a figure's top row and left column of device pixels as they
+        # were; every other pixel is painted.
+        assert max(f["magenta"]) < f["channels"] / 4 / 100, f
+        assert f["axes"] >= 1 and f["copies"] == f["axes"], f
+        assert f["worst"] <= 2 and f["differ"] <= f["channels"] / 2000, f

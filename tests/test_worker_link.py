@@ -285,3 +285,41 @@ def test_resync_sends_every_data_source() -> None:
     wl.Link(doc, sent).resync()
     (patch, _), = sent.patches
     assert {e["model"]["id"] for e in patch["events"]} == {a.id, b.id}
+
+
+def test_patches_in_find_models_in_the_documents_own_index(tuned: None) -> None:
+    """Link.apply deserializes with the document's index (DocDeserializer),
+    not one Bokeh builds from every model per patch; a patch that creates a
+    model and one naming a model the document lacks behave as in Bokeh."""
+    from bokeh.core.serialization import UnknownReferenceError
+    from bokeh.models import Span
+
+    slider = pn.widgets.FloatSlider(start=-3, end=3, step=0.1, value=-1.0)
+    doc, root, sent, link = linked(slider)
+    built: list[wl.DocDeserializer] = []
+    init = wl.DocDeserializer.__init__
+
+    def spy(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    wl.DocDeserializer.__init__ = spy
+    try:
+        link.apply(slider_step(root.id, 0.5))
+        assert slider.value == 0.5
+        assert len(built) == 1 and built[0]._references.maps[1] is doc.models._models
+        # A model made by the patch: the new Span is its own object, not one
+        # of the document's until the document adopts it.
+        span = {"type": "object", "name": "Span", "id": "p-new",
+                "attributes": {"location": 1.5, "dimension": "width"}}
+        link.apply({"events": [{"kind": "ModelChanged", "model": {"id": root.id},
+                                "attr": "tags", "new": [span]}]})
+        [made] = root.tags
+        assert isinstance(made, Span) and made.location == 1.5
+        assert doc.models.get_by_id(made.id) is made  # adopted through the root
+        with pytest.raises(UnknownReferenceError):
+            link.apply(slider_step("p-nowhere", 0.1))
+    finally:
+        wl.DocDeserializer.__init__ = init
+    import bokeh.document.document as module
+    assert module.Deserializer is wl.Deserializer  # Bokeh's own again

@@ -127,6 +127,7 @@ HOOKS_JS = """() => {
       const start = performance.now();
       setTimeout(() => {
         const since = ends.filter((e) => e >= rec.t);
+        rec.frame = start;
         rec.drawn = since.length ? Math.max(...since) : start;
       }, 0);
     });
@@ -339,6 +340,7 @@ def slider_steps(page, steps: int) -> list[dict]:
           return {t0, first: data.length ? data[0].t - t0 : null,
                   all: data.length ? last.t - t0 : null,
                   drawn: data.length ? last.drawn - t0 : null,
+                  frame: data.length ? last.frame - t0 : null,
                   idle: window.wfl.idleAt - t0, patches: data.length};
         }""", before[0])
         out.append(rec)
@@ -410,8 +412,16 @@ def summarize(runs: list[dict]) -> dict:
         """p50/p95/max of the steps in `key` ("slider", "slider_full"), by phase."""
         st = [s for r in runs for s in r["site"].get(key, [])]
         out: dict = {"steps": len(st)}
-        for phase in ("first", "all", "drawn"):
-            xs = [s[phase] for s in st if s.get(phase) is not None]
+        # Where "drawn" goes after the data: the wait for the display's next
+        # frame (data applied -> that frame's start) and the figures' paints
+        # in it (frame start -> drawn). Steps from runs before "frame" was
+        # recorded have neither.
+        timed = [x for x in st if x.get("frame") is not None and x.get("all") is not None]
+        phases = {phase: [x[phase] for x in st if x.get(phase) is not None]
+                  for phase in ("first", "all", "drawn")}
+        phases["wait"] = [x["frame"] - x["all"] for x in timed]
+        phases["paint"] = [x["drawn"] - x["frame"] for x in timed]
+        for phase, xs in phases.items():
             out[phase] = {"p50": pct(xs, 50), "p95": pct(xs, 95), "max": max(xs)} if xs else None
         return out
 
@@ -525,7 +535,9 @@ def detail_rows(s: dict) -> list[list[str]]:
            " / ".join(f"{v:.0f}" for v in (s[key][phase]["p50"], s[key][phase]["p95"],
                                               s[key][phase]["max"])) + " ms"]
           for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"))
-          for phase, what in (("all", "every plot's data applied"), ("drawn", "drawn"))
+          for phase, what in (("all", "every plot's data applied"),
+                              ("wait", "data applied to the next frame's start"),
+                              ("paint", "that frame's figure paints"), ("drawn", "drawn"))
           if s.get(key, {}).get(phase)],
         ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
         ["warm reload: responses 200 / 304 / bytes re-sent",
@@ -612,7 +624,9 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "\"Drawn\": the end of the last figure paint (BokehJS's `PlotView._actual_paint`, "
         "wrapped to timestamp it) in the first frame after that patch, i.e. every figure "
         "with new data is on its canvas; the browser then composites that frame. It adds "
-        "the wait for the display's next frame (0 to 16.7 ms at 60 Hz) and the repaints. "
+        "the wait for the display's next frame (0 to 16.7 ms at 60 Hz) and the repaints; "
+        "the detail table gives both (data applied -> the start of that frame, a frame "
+        "callback's timestamp; frame start -> drawn). "
         "(Until 2026-11-28 this was a frame callback registered right after the patch; "
         "BokehJS asks for some repaints only after an `await`, so that callback ran "
         "between figures' paints and the figure read 4-7 ms early on the full page.) "

@@ -8,6 +8,8 @@ the edit spill onto the half matches.
 
 from __future__ import annotations
 
+import math
+
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange
 
@@ -58,6 +60,21 @@ def report_data(report: dict) -> dict[str, list]:
     }
 
 
+# The chart's x range: this, widened in steps of 0.2 to whatever the bars and
+# the diamond reach (a column slider at 2, or a rank-one edit, goes past it),
+# so that it moves only when it must.
+X_RANGE = (-0.6, 1.6)
+
+
+def x_range_for(*columns: list[float]) -> tuple[float, float]:
+    """The smallest range of steps of 0.2, from at most X_RANGE[0] to at least
+    X_RANGE[1], that shows every value with 0.1 to spare."""
+    values = [v for col in columns for v in col if math.isfinite(v)]
+    lo = min([X_RANGE[0], *(math.floor((v - 0.1) * 5) / 5 for v in values)])
+    hi = max([X_RANGE[1], *(math.ceil((v + 0.1) * 5) / 5 for v in values)])
+    return round(lo, 1), round(hi, 1)
+
+
 def target_data(report: dict) -> dict[str, list]:
     """The edited fact's read-out along its new sport (empty when the name is
     not a fact of the table, so it has no row to sit on)."""
@@ -90,7 +107,7 @@ class EditSection(Section):
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
                                                        "color", "kind")})
         f = fig(state, height=max(320, 22 * len(names)), y_range=FactorRange(*reversed(names)),
-                x_range=(-0.6, 1.6), title="Each fact's own sport, before and after the edit",
+                x_range=X_RANGE, title="Each fact's own sport, before and after the edit",
                 x_axis_label="what the MLP writes along the fact's sport")
         f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
                source=self.facts, legend_label="before")
@@ -133,8 +150,12 @@ class EditSection(Section):
         self.fig.y_range.factors = list(reversed([r["name"] for r in
                                                   [report["target"], *report["others"]]
                                                   if r]))
-        update(self.facts, report_data(report))
-        update(self.target, target_data(report))
+        facts, target = report_data(report), target_data(report)
+        lo, hi = x_range_for(facts["before"], facts["after"], target["x"])
+        if (self.fig.x_range.start, self.fig.x_range.end) != (lo, hi):
+            self.fig.x_range.update(start=lo, end=hi)
+        update(self.facts, facts)
+        update(self.target, target)
         moved = [o for o in report["others"] if o["shift"] > 1e-6]
         changed = report["changed_answers"]
         how = {"column": "the column of", "rank_one": "a rank-one change to"}[report["method"]]

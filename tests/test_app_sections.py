@@ -577,3 +577,21 @@ def test_rgba_image_bins_like_bokeh_and_marks_what_is_not_finite() -> None:
     # low == high: no division by zero; `high` itself is still the last bin.
     flat = rgba_image(np.array([0.5, 1.0]), lut, 1.0, 1.0).tolist()
     assert flat == [int(lut[0]), int(lut[-1])]
+
+
+def test_edit_chart_widens_to_show_every_bar_and_the_diamond() -> None:
+    from app.edit import X_RANGE, EditSection
+
+    state = AppState()
+    sec = EditSection(state)
+    assert (sec.fig.x_range.start, sec.fig.x_range.end) == X_RANGE
+    state.col_own = 2.0  # the Michael Jordan neuron now writes 2 along basketball
+    d = sec.facts.data
+    values = [*d["before"], *d["after"], *sec.target.data["x"]]
+    assert max(values) > X_RANGE[1]  # past the default range: the case at hand
+    start, end = sec.fig.x_range.start, sec.fig.x_range.end
+    assert start <= min(values) - 0.1 + 1e-9 and end >= max(values) + 0.1 - 1e-9
+    assert end - max(values) <= 0.3 + 1e-9  # snug: steps of 0.2 plus 0.1 to spare
+    assert round(end * 5, 6) == round(end * 5)  # on the 0.2 grid, so it holds still
+    state.col_own = 1.0
+    assert (sec.fig.x_range.start, sec.fig.x_range.end) == X_RANGE

@@ -12,6 +12,7 @@ import numpy as np
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, LabelSet
 from bokeh.palettes import Oranges256
+from bokeh.transform import dodge
 
 import toycore as tc
 from app.common import (
@@ -37,6 +38,11 @@ from app.common import (
     update,
 )
 from app.state import AppState
+
+# The name-by-name chart's legend: the pre-activation, then the activation
+# coloured by whether the neuron fires.
+BEFORE = "before"
+AFTER = {True: "after: fires", False: "after: silent"}
 
 # The plane is drawn for coefficients lo..hi along each axis.
 LO, HI, GRID = -0.5, 2.0, 126
@@ -125,7 +131,7 @@ class NeuronSection(Section):
         self.points = ColumnDataSource({k: [] for k in (
             "name", "x", "y", "pre", "post", "color", "label")})
         self.curve = ColumnDataSource({"x": list(ACT_X), "y": list(ACT_X)})
-        self.bars = ColumnDataSource({k: [] for k in ("name", "pre", "post", "color")})
+        self.bars = ColumnDataSource({k: [] for k in ("name", "pre", "post", "color", "kind")})
         self.writes = ColumnDataSource({"sport": list(model.sports),
                                         "value": [0.0] * len(model.sports)})
         self.prose = LiveText(state, "wfl-neuron-table", visible=state.prose)
@@ -179,11 +185,18 @@ class NeuronSection(Section):
                   line_color=text_color(s))
         self.act_fig = a
 
+        # Before and after side by side, not overlaid: a translucent "after"
+        # over the "before" mixed into a third colour no legend explained.
         b = fig(s, height=260, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
-                title="This neuron, name by name", x_axis_label="blue: before, orange: after")
-        b.hbar(y="name", right="pre", height=0.35, color=ACCENT, source=self.bars)
-        b.hbar(y="name", right="post", height=0.8, color="color", alpha=0.75, source=self.bars)
+                title="This neuron, name by name",
+                x_axis_label="row · input + bias, before and after the nonlinearity")
+        b.hbar(y=dodge("name", 0.2, range=b.y_range), right="pre", height=0.38, color=ACCENT,
+               source=self.bars, legend_label=BEFORE)
+        b.hbar(y=dodge("name", -0.2, range=b.y_range), right="post", height=0.38, color="color",
+               source=self.bars, legend_field="kind")
         b.ygrid.grid_line_color = None
+        b.add_layout(b.legend[0], "right")  # beside the bars: inside, it hid some
+        legend_style(b, s)
         self.bar_fig = b
 
         c = fig(s, height=260, x_range=FactorRange(*model.sports), y_range=(-2.2, 4.2),
@@ -267,7 +280,7 @@ class NeuronSection(Section):
         if factors != self.bar_fig.y_range.factors:
             self.bar_fig.y_range.factors = factors
         update(self.bars, {"name": names, "pre": pre_j.tolist(), "post": post_j.tolist(),
-                           "color": colors})
+                           "color": colors, "kind": [AFTER[bool(f)] for f in fires]})
         sports = model.sports
         update(self.writes, {"sport": list(sports),
                              "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()})

@@ -93,6 +93,22 @@ def test_neuron_points_follow_bias_slider() -> None:
         i = data["name"].index(name)
         assert data["post"][i] == pytest.approx(float(relu(row @ x - 0.4)))
     assert state.bias == -0.4
+    # The name-by-name chart: before (pre) and after (post), the after bar's
+    # colour and legend entry saying whether it fires.
+    from app.common import FIRE, QUIET, model_for
+    from app.neuron import AFTER
+
+    bars = sec.bars.data
+    for name, x in inputs.items():
+        i = bars["name"].index(name)
+        pre = float(row @ x - 0.4)
+        fires = relu(pre) >= model_for(state).cfg.fire_threshold
+        assert bars["pre"][i] == pytest.approx(pre)
+        assert (bars["kind"][i], bars["color"][i]) == ((AFTER[True], FIRE) if fires
+                                                      else (AFTER[False], QUIET))
+    threshold = model_for(state).cfg.fire_threshold
+    assert bars["kind"] == [AFTER[p >= threshold] for p in bars["post"]]
+    assert set(bars["kind"]) == set(AFTER.values())  # both entries in the legend here
 
 
 def test_neuron_plane_image_is_the_and_gate() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import panel as pn
+from bokeh.core.property.validation import validate
 from bokeh.models import ColumnDataSource, GlyphRenderer, InlineStyleSheet
 from bokeh.plotting import figure
 from panel.models.markup import HTML as HTMLModel
@@ -340,14 +341,20 @@ def update(source: ColumnDataSource, data: dict[str, list]) -> None:
     send every column to the browser again (strings cost the most to
     encode); updating the changed columns sends one small event. When the
     set of columns changes, the data is replaced whole. Lists of plain
-    values only (they are compared with ==)."""
+    values only (they are compared with ==).
+
+    Bokeh's property validation is off here: it walked every column of the
+    source on each change, an eighth of a CPython slider step's Python.
+    What the sections put in their sources is validated by the tests
+    (tests/test_app_sections.py) instead."""
     old = source.data
-    if old.keys() != data.keys():
-        source.data = data
-        return
-    changed = {k: v for k, v in data.items() if old[k] != v}
-    if changed:
-        source.data.update(changed)
+    with validate(False):
+        if old.keys() != data.keys():
+            source.data = data
+            return
+        changed = {k: v for k, v in data.items() if old[k] != v}
+        if changed:
+            source.data.update(changed)
 
 
 NAN_RGBA = 0xFF808080  # grey, as Bokeh's default nan_color

@@ -611,3 +611,36 @@ def test_edit_chart_widens_to_show_every_bar_and_the_diamond() -> None:
     assert round(end * 5, 6) == round(end * 5)  # on the 0.2 grid, so it holds still
     state.col_own = 1.0
     assert (sec.fig.x_range.start, sec.fig.x_range.end) == X_RANGE
+
+
+def test_every_source_holds_what_bokeh_accepts() -> None:
+    """`app.common.update` turns Bokeh's property validation off on the
+    slider path; this is where what the sections put in their sources is
+    validated instead, through a range of states (extremes, GELU, another
+    neuron, a typed name, a rank-one edit, bad input)."""
+    from bokeh.models import ColumnDataSource
+
+    page = build_app("")
+    state = page.wfl_state
+    data_property = ColumnDataSource.lookup("data").property
+    with pytest.raises(ValueError):  # the check can fail
+        data_property.validate({"x": 5})
+
+    def check(when: str) -> int:
+        sources = [v for sec in page.wfl_sections.values() for v in vars(sec).values()
+                   if isinstance(v, ColumnDataSource)]
+        for src in sources:
+            try:
+                data_property.validate(src.data)
+            except ValueError as err:
+                raise AssertionError(f"{when}: {src.data.keys()}: {err}") from err
+        return len(sources)
+
+    assert check("start") >= 15
+    for change in ({"bias": 3.0}, {"bias": -3.0}, {"activation": "gelu"}, {"neuron": 5},
+                   {"row_first": -2.0, "col_alt": 2.0}, {"person": "Alexis Jordan"},
+                   {"person": "nobody at all"}, {"person": ""}, {"attn": 0.0},
+                   {"angle_mj": 0.0, "angle_jp": 180.0}, {"edit_method": "rank_one"},
+                   {"edit_sport": "chess"}, {"sp_n": 2, "sp_d": 2}):
+        state.param.update(**change)
+        check(str(change))

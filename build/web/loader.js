@@ -313,7 +313,7 @@
     sheet._update = function (css) {
       if (this.el.textContent !== css) write.call(this, css);
     };
-    deferPositions(view);
+    deferPositions(view, holdsSomething);
     wfl.tunedBokeh = true;
   }
 
@@ -330,18 +330,39 @@
 
   // A view's update_position (a CSS write, then reads that force layout)
   // runs once the frame is painted, once per view however often it was asked.
-  function deferPositions(proto) {
+  // With `movable`, a view that was placed once is placed again only while
+  // movable(view) says its box matters.
+  function deferPositions(proto, movable) {
     const place = proto.update_position;
     const waiting = new Set();
     const placeAll = () => {
       const views = [...waiting];
       waiting.clear();
-      for (const v of views) place.call(v);
+      for (const v of views) {
+        if (movable && v.wflPlaced && !movable(v)) continue;
+        v.wflPlaced = true;
+        place.call(v);
+      }
     };
     proto.update_position = function () {
       if (!waiting.size) setTimeout(placeAll, 0);
       waiting.add(this);
     };
+  }
+
+  // A glyph renderer's element is an empty box over its figure's canvas
+  // (its shadow root holds only stylesheets; the glyphs are drawn on the
+  // canvas), which BokehJS moves to its data's extent on every data change.
+  // Moving it drew nothing, yet it was a style change after every slider
+  // step's frame, so the page asked for one more frame; a key pressed before
+  // that frame made chromium hold the worker's answer back until it was
+  // painted (it defers posted messages after a key press while a frame is
+  // pending). Such a box now stays where it was first placed, and moves
+  // again if it ever holds an element.
+  function holdsSomething(view) {
+    const root = view.shadow_el || view.el.shadowRoot;
+    const inside = (node) => [...node.children].some((c) => c.tagName !== "STYLE");
+    return inside(view.el) || Boolean(root && inside(root));
   }
 
   // Legends, two more costs on the slider path. BokehJS rebuilds a legend's

@@ -301,6 +301,22 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
     w.focus_settled(handle, "neuron")  # count from after the on-screen report
     counts = """() => [window.wfl.patchesSent, window.wfl.patchesReceived,
                       window.wfl.addressPatches, location.search]"""
+    # When each patch was applied (with or without data) and each figure paint ended.
+    w.page.evaluate("""() => {
+      const t = (window.__times = { patches: [], paints: [] });
+      const doc = window.wfl.doc, apply = doc.apply_json_patch.bind(doc);
+      doc.apply_json_patch = (patch, buffers) => {
+        const out = apply(patch, buffers);
+        const data = (patch.events || []).some((e) => e.kind.startsWith("Column"));
+        t.patches.push([performance.now(), data]);
+        return out;
+      };
+      const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
+      const paint = view._actual_paint;
+      view._actual_paint = function () {
+        try { return paint.call(this); } finally { t.paints.push(performance.now()); }
+      };
+    }""")
     for _ in range(3):
         before = w.page.evaluate(counts)
         handle.press("ArrowLeft")
@@ -313,6 +329,11 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
         assert after[0] - before[0] == 1, f"one step went out as {after[0] - before[0]} patches"
         assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"
         assert after[2] - before[2] == 1 and after[3] != before[3], "the URL did not follow"
+        # The address bar after the step's figures were painted.
+        times = w.page.evaluate("() => window.__times")
+        (data_at, _), (url_at, url_data) = times["patches"][-2:]
+        painted = [p for p in times["paints"] if p > data_at]
+        assert not url_data and painted and url_at > max(painted), times
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

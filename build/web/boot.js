@@ -7,8 +7,17 @@
   const worker = new Worker("worker.js");
   const early = [];
   worker.onmessage = (event) => early.push(event);
+  // The worker answers on a channel of this page's own (loader.js says why);
+  // without BroadcastChannel, by postMessage.
+  let channel = null;
+  if (typeof BroadcastChannel === "function") {
+    const id = window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
+    channel = new BroadcastChannel("wfl-" + id);
+    channel.onmessage = (event) => early.push(event);
+  }
   worker.postMessage({
     type: "boot",
+    channel: channel ? channel.name : null,
     base: new URL(".", location.href).href,
     search: location.search,
     packages: config.packages,
@@ -20,5 +29,5 @@
     // own way, and any difference reported as an error.
     checkPatches: Boolean(window.wflCheckPatches),
   });
-  window.wflBoot = { worker, early, config, startedAt: performance.now() };
+  window.wflBoot = { worker, channel, early, config, startedAt: performance.now() };
 })();

@@ -757,7 +757,15 @@
       if (!wfl.live) setStatus("failed", "The live version could not start; the figures below stay as they were prerendered.");
     }
   };
+  // The worker's messages come on this page's BroadcastChannel (boot.js)
+  // when there is one: chromium holds messages posted to a page from a key
+  // press until the key's own frame is painted (its DeferRendererTasksAfterInput
+  // scheduling), so an answer that was ready waited, and the figures were
+  // painted one frame later than they could be; a channel's messages are not
+  // held. All of them travel on it, so they keep their order.
   worker.onmessage = onMessage;
+  if (window.wflBoot.channel) window.wflBoot.channel.onmessage = onMessage;
+  wfl.channel = Boolean(window.wflBoot.channel);
   for (const event of window.wflBoot.early.splice(0)) onMessage(event);
   worker.onerror = (e) => {
     wfl.errors.push(e.message);

@@ -4,7 +4,14 @@
 // The message protocol follows Panel's own pyodide-worker template.
 importScripts("pyodide/pyodide.js");
 
-const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+// Everything after "boot" goes to the page on the page's BroadcastChannel
+// when it has one, in order (loader.js says why); before that, or without
+// one, by postMessage (buffers then move rather than being copied).
+let outbox = null;
+const post = (msg, transfer) => {
+  if (outbox) outbox.postMessage(msg);
+  else self.postMessage(msg, transfer || []);
+};
 const report = (text) => post({ type: "error", msg: String(text) });
 self.addEventListener("error", (e) => report(e.message || e));
 self.addEventListener("unhandledrejection", (e) => report(e.reason && (e.reason.message || e.reason)));
@@ -17,14 +24,16 @@ function sendPatch(text, buffers, later) {
   const map = new Map();
   for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer); // fresh Uint8Array copies
   buffers.destroy();
-  // Ours alone, so they move to the page rather than being copied again.
+  // Ours alone, so by postMessage they move to the page rather than being
+  // copied again (a BroadcastChannel copies them: about 15 kB a step).
   post({ type: "patch", patch: text, buffers: map, later: Boolean(later) }, [...map.values()]);
 }
 
 let pyodide = null;
 
-async function boot({ base, search, packages, prerender, verify, checkPatches }) {
+async function boot({ base, search, packages, prerender, verify, checkPatches, channel }) {
   const t0 = performance.now();
+  if (channel && typeof BroadcastChannel === "function") outbox = new BroadcastChannel(channel);
   const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
   stage("runtime", "Loading the Python runtime…");
   pyodide = await loadPyodide({

@@ -962,3 +962,40 @@ def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, que
         assert max(f["magenta"]) < f["channels"] / 4 / 100, f
         assert f["axes"] >= 1 and f["copies"] == f["axes"], f
         assert f["worst"] <= 2 and f["differ"] <= f["channels"] / 2000, f
+
+
+COUNT_CHANNELS_JS = """() => {
+  // Count the worker's messages by the way they reach the page.
+  const boot = window.wflBoot, n = (window.__via = { channel: 0, worker: 0 });
+  for (const [key, target] of [["channel", boot.channel], ["worker", boot.worker]]) {
+    if (!target) continue;
+    const handle = target.onmessage;
+    target.onmessage = (event) => { n[key] += 1; return handle(event); };
+  }
+}"""
+
+
+@pytest.mark.parametrize("channel", [True, False])
+def test_the_worker_answers_on_the_pages_channel_or_else_by_postmessage(watched, channel) -> None:
+    """The worker's messages reach the page on a BroadcastChannel of its own
+    (chromium holds messages posted to a page from a key press until the
+    key's frame is painted, and a channel's are not held; loader.js). A
+    browser without BroadcastChannel gets them by postMessage; either way a
+    slider step comes back and moves the bars."""
+    w = watched
+    if not channel:
+        w.page.add_init_script("delete window.BroadcastChannel;")
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.channel") is channel
+    w.page.evaluate(COUNT_CHANNELS_JS)
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    pre = w.source("pre")["pre"]
+    step_right(w, handle, 2)
+    assert w.source("pre")["pre"] != pre, "the step did not come back"
+    via = w.page.evaluate("() => window.__via")
+    if channel:
+        assert via["channel"] >= 4 and via["worker"] == 0, via  # patch, address, idle x2
+    else:
+        assert via["worker"] >= 4 and via["channel"] == 0, via

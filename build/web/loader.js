@@ -595,7 +595,8 @@
       return;
     }
     if (!axis || typeof Layer !== "function" || typeof axis.connect_signals !== "function"
-        || typeof axis._paint !== "function" || typeof axis._init_axis_label !== "function"
+        || typeof axis._paint !== "function" || typeof axis.get_size !== "function"
+        || typeof axis._init_axis_label !== "function"
         || typeof axis._init_major_labels !== "function") return;
     let fonts = 0;
     if (document.fonts) document.fonts.addEventListener("loadingdone", () => { fonts += 1; });
@@ -663,6 +664,22 @@
       wfl.axisDraws += 1;
       return { key, layer, strip };
     };
+    // What decides the axis's size (ticks, their labels' extents, the axis
+    // label): no box or frame, as the size is what places them. BokehJS asks
+    // every side panel its size twice per paint to see whether the layout
+    // must change (_invalidate_layout_if_needed); for an axis that means
+    // placing its ticks and measuring every label again.
+    const sizeKeyOf = (view) => {
+      const plot = view.plot_view;
+      const frame = plot && plot.frame;
+      if (!frame || !(frame.x_ranges instanceof Map) || !(frame.y_ranges instanceof Map)) return null;
+      const parts = [view.wflVersion, fonts, view.model.visible, view.model.fixed_location,
+        plot.base_font_size, view.panel && view.panel.side];
+      for (const map of [frame.x_ranges, frame.y_ranges]) {
+        for (const range of map.values()) parts.push(rangeKey(range));
+      }
+      return parts.join("|");
+    };
     const connect = axis.connect_signals;
     axis.connect_signals = function () {
       connect.call(this);
@@ -671,6 +688,17 @@
       this.connect(this.model.change, bump);
       if (this.model.ticker) this.connect(this.model.ticker.change, bump);
       if (this.model.formatter) this.connect(this.model.formatter.change, bump);
+      const getSize = this.get_size; // this axis's own class's measuring
+      this.get_size = function () {
+        const key = wfl.axisCache ? sizeKeyOf(this) : null;
+        if (key === null || !this.wflSize || this.wflSize.key !== key) {
+          const size = getSize.call(this);
+          this.wflSize = key === null ? null : { key, width: size.width, height: size.height };
+          return size;
+        }
+        wfl.axisSizesReused += 1;
+        return { width: this.wflSize.width, height: this.wflSize.height };
+      };
       const paint = this._paint; // this axis's own class's drawing
       this._paint = function (ctx) {
         const t = wfl.axisCache && typeof ctx.getTransform === "function" ? ctx.getTransform() : null;
@@ -694,6 +722,7 @@
       };
     };
     wfl.axisCache = true;
+    wfl.axisSizesReused = 0;
     wfl.axisDraws = 0;
     wfl.axisCopies = 0;
     wfl.cachedAxes = true;

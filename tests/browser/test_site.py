@@ -927,6 +927,45 @@ AXIS_PIXELS_JS = """() => {
 }"""
 
 
+WIDEN_RANGE_JS = """() => {
+  // Give the first figure with a fixed y range ends with long tick labels.
+  const walk = (views) => {
+    for (const v of views) {
+      const range = v.frame && v.frame.y_range;
+      if (range && range.type === "Range1d" && typeof v._paint_overlays === "function") {
+        range.setv({start: -123456.5, end: 987654.25});
+        return v.model.title ? v.model.title.text : "?";
+      }
+      const found = v.child_views ? walk(v.child_views) : null;
+      if (found) return found;
+    }
+    return null;
+  };
+  return walk(Bokeh.index.roots || []);
+}"""
+
+AXIS_SIZES_JS = """() => {
+  // Every axis's size as the page answers it (kept) and measured afresh.
+  const out = [];
+  const walk = (views) => {
+    for (const v of views) {
+      for (const r of v.computed_renderer_views || []) {
+        if (typeof r._tick_label_extents !== "function") continue;
+        const kept = r.get_size();
+        window.wfl.axisCache = false;
+        const measured = r.get_size();
+        window.wfl.axisCache = true;
+        const title = v.model.title ? v.model.title.text : "";
+        out.push([[kept.width, kept.height], [measured.width, measured.height], title]);
+      }
+      if (v.child_views) walk(v.child_views);
+    }
+  };
+  walk(Bokeh.index.roots || []);
+  return out;
+}"""
+
+
 @pytest.mark.parametrize("query", ["", "?presenter=1&theme=dark"])
 def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, query) -> None:
     """Each axis is drawn once into a canvas of its own and copied onto its
@@ -936,7 +975,9 @@ def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, que
     and every figure of the page, painted with copies, is what BokehJS
     paints without them, slanted tick labels reaching past their axis
     included, up to rounding where a copy's text edge is blended in (at most
-    one part in 2,000 of the channels, by at most 2 of 255)."""
+    one part in 2,000 of the channels, by at most 2 of 255). An axis's size
+    is kept the same way, and after the ranges moved every kept size is
+    what measuring the axis again gives."""
     w = watched
     w.page.goto(w.base + query)
     w.wait_live()
@@ -952,6 +993,15 @@ def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, que
     w.wait_idle()
     time.sleep(0.5)
     assert w.page.evaluate("() => window.wfl.axisDraws") > later[0], "a moved range reused a copy"
+    assert w.page.evaluate("() => window.wfl.axisSizesReused") > 0, "no axis size was kept"
+    # A range whose new ends make its tick labels wider must widen its axis.
+    widened = w.page.evaluate(WIDEN_RANGE_JS)
+    assert widened, "no figure with a fixed range"
+    time.sleep(0.5)
+    sizes = w.page.evaluate(AXIS_SIZES_JS)
+    assert len(sizes) >= 30, sizes
+    for kept, measured, title in sizes:
+        assert kept == measured, (title, kept, measured)
     figures = w.page.evaluate(AXIS_PIXELS_JS)
     assert len(figures) >= 15, [f["title"] for f in figures]
     for f in figures:

@@ -433,9 +433,13 @@
   // part is near (400px margin, watchScreen above), and a slider step's
   // frame waited for figures of those sections nobody could see (full page,
   // bias slider in view: 3 of 7 figures; A/B drawn p50 about 2 ms less).
+  // One within those 100px but not on screen is painted a frame later, so
+  // that it is ready before a scroll brings it in, without the frame that
+  // shows the figures on screen waiting for it.
   // A figure's first paint always happens (the snapshot, a fresh page),
   // and so does any paint BokehJS waits on to call the figure finished.
-  // wfl.paintNear says whether this is on (tests).
+  // wfl.paintNear says whether this is on (tests); wfl.paintsDeferred counts
+  // the paints put off by a frame.
   function paintOnlyNearScreen() {
     wfl.paintNear = false;
     const view = bokehProto("models/plots/plot_canvas", "PlotView");
@@ -454,25 +458,48 @@
         }
       }
     }, { rootMargin: "100px 0px" });
+    const seen = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const v = e.target.wflPlotView;
+        if (v) v.wflOffScreen = !e.isIntersecting;
+      }
+    });
     view.schedule_paint = function () {
       if (!this.wflWatched) {
         this.wflWatched = true;
         this.el.wflPlotView = this;
         near.observe(this.el);
+        seen.observe(this.el);
       }
       // Only a figure already drawn and finished may wait: until then the
       // document is not idle, and Panel's address bar (Location) waits for
       // an idle document before it writes the URL.
-      if (this.wflFar && this.has_finished() && !this._needs_notify) {
+      const finished = this.has_finished() && !this._needs_notify;
+      if (this.wflFar && finished) {
         this.wflOwed = true; // what changed stays invalidated until then
+        return;
+      }
+      if (this.wflOffScreen && finished) {
+        if (!this.wflSoon) {
+          this.wflSoon = true;
+          wfl.paintsDeferred += 1;
+          // After the coming frame: a frame callback registered now would
+          // run in that very frame.
+          requestAnimationFrame(() => setTimeout(() => {
+            this.wflSoon = false;
+            if (!this.is_destroyed) schedule.call(this);
+          }, 0));
+        }
         return;
       }
       schedule.call(this);
     };
     view.remove = function () {
       near.unobserve(this.el);
+      seen.unobserve(this.el);
       return remove.call(this);
     };
+    wfl.paintsDeferred = 0;
     wfl.paintNear = true;
   }
 

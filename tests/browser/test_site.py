@@ -764,6 +764,59 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")
 
 
+FRAME_PAINTS_JS = """() => {
+  // Record each BokehJS paint with the number of the frame it ran in.
+  let frame = 0;
+  const tick = () => { frame += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
+  const paint = view.paint;
+  window.framePaints = [];
+  view.paint = function () {
+    window.framePaints.push([this.model.title ? this.model.title.text : "", frame]);
+    return paint.call(this);
+  };
+}"""
+
+
+def test_a_figure_just_below_the_screen_is_painted_a_frame_later(watched) -> None:
+    """A figure within 100px of the screen but not on it (here the sport
+    writes chart, 40px below the bottom edge) still gets each step's
+    paint, so a scroll finds it drawn, but in a frame after the one that
+    paints the figures on screen (the plane), which thus does not wait
+    for it."""
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    plane, writes = "Where the neuron fires", "What it writes, along each sport"
+    w.page.evaluate("""(title) => {
+      const fig = [...window.wfl.doc.all_models].find((m) => m.title && m.title.text === title);
+      const find = (views) => {
+        for (const v of views) {
+          if (v.model === fig) return v;
+          const inner = v.child_views ? find(v.child_views) : null;
+          if (inner) return inner;
+        }
+        return null;
+      };
+      const top = find(Bokeh.index.roots).el.getBoundingClientRect().top;
+      window.scrollBy(0, top - (innerHeight + 40));
+    }""", writes)
+    time.sleep(0.5)
+    w.wait_idle()
+    w.page.evaluate(FRAME_PAINTS_JS)
+    deferred = w.page.evaluate("() => window.wfl.paintsDeferred")
+    step_right(w, handle, 3)
+    paints = w.page.evaluate("() => window.framePaints")
+    plane_frames = [f for t, f in paints if t == plane]
+    writes_frames = [f for t, f in paints if t == writes]
+    assert len(plane_frames) >= 3 and len(writes_frames) >= 3, paints
+    assert not set(plane_frames) & set(writes_frames), paints
+    assert w.page.evaluate("() => window.wfl.paintsDeferred") >= deferred + 3
+
+
 PLOT_LAYERS_JS = """() => {
   // Every figure's view, from BokehJS's views, with its two canvas layers.
   const plots = new Map();

@@ -301,9 +301,13 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
     w.focus_settled(handle, "neuron")  # count from after the on-screen report
     counts = """() => [window.wfl.patchesSent, window.wfl.patchesReceived,
                       window.wfl.addressPatches, location.search]"""
-    # When each patch was applied (with or without data) and each figure paint ended.
+    # When each patch was applied (with or without data), and when each
+    # figure paint ended, in which frame (a count of frame callbacks).
     w.page.evaluate("""() => {
       const t = (window.__times = { patches: [], paints: [] });
+      let frame = 0;
+      const tick = () => { frame += 1; requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
       const doc = window.wfl.doc, apply = doc.apply_json_patch.bind(doc);
       doc.apply_json_patch = (patch, buffers) => {
         const out = apply(patch, buffers);
@@ -314,7 +318,7 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
       const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
       const paint = view._actual_paint;
       view._actual_paint = function () {
-        try { return paint.call(this); } finally { t.paints.push(performance.now()); }
+        try { return paint.call(this); } finally { t.paints.push([performance.now(), frame]); }
       };
     }""")
     for _ in range(3):
@@ -329,11 +333,15 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
         assert after[0] - before[0] == 1, f"one step went out as {after[0] - before[0]} patches"
         assert after[1] - before[1] == 1, f"one step came back as {after[1] - before[1]} patches"
         assert after[2] - before[2] == 1 and after[3] != before[3], "the URL did not follow"
-        # The address bar after the step's figures were painted.
+        # The address bar after the frame that painted the step's figures. A
+        # figure just off the screen may be painted in a later frame (see
+        # test_a_figure_just_below_the_screen_is_painted_a_frame_later).
         times = w.page.evaluate("() => window.__times")
         (data_at, _), (url_at, url_data) = times["patches"][-2:]
-        painted = [p for p in times["paints"] if p > data_at]
-        assert not url_data and painted and url_at > max(painted), times
+        painted = [(at, frame) for at, frame in times["paints"] if at > data_at]
+        assert not url_data and painted, times
+        step_frame = [at for at, frame in painted if frame == painted[0][1]]
+        assert url_at > max(step_frame), times
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

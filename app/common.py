@@ -323,6 +323,14 @@ class LiveText:
 _TAG = re.compile(r"<[^>]+>")
 
 
+def typed_text(*events: Any) -> str:
+    """The text a name box holds after one change. A suggestion picked from
+    the list sets `value` and `value_input` in the same step, and param then
+    calls the watcher with both events; `value` is the one the reader chose."""
+    new = {e.name: e.new for e in events}
+    return str(new.get("value", new.get("value_input")) or "")
+
+
 def esc(text: object) -> str:
     """Text for LiveText HTML: anything the reader typed goes through here."""
     return html.escape(str(text), quote=False)

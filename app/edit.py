@@ -28,6 +28,7 @@ from app.common import (
     num,
     strong,
     text_color,
+    typed_text,
     update,
 )
 from app.state import MAX_TEXT, AppState
@@ -126,8 +127,9 @@ class EditSection(Section):
 
         w = self.guard
         for widget, key in ((self.person, "edit_person"), (self.sport, "edit_sport")):
-            widget.param.watch(w(lambda e, k=key: setattr(state, k, (e.new or "")[:MAX_TEXT])),
-                               ["value", "value_input"])
+            widget.param.watch(
+                w(lambda *es, k=key: setattr(state, k, typed_text(*es)[:MAX_TEXT])),
+                ["value", "value_input"])
         self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
         self.watch_refresh([
             "edit_person", "edit_sport", "edit_method", "activation", "attn", "angle_mj",

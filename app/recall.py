@@ -23,6 +23,7 @@ from app.common import (
     num,
     strong,
     text_color,
+    typed_text,
     update,
 )
 from app.state import AppState
@@ -175,8 +176,8 @@ class RecallSection(Section):
         cols = readout_names(self.model, run)
         return [(stage, c) for stage in ("before the MLP", "after the MLP") for c in cols]
 
-    def _on_name(self, event) -> None:
-        self.state.person = (event.new or "")[:200]
+    def _on_name(self, *events) -> None:
+        self.state.person = typed_text(*events)[:200]
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)

@@ -441,6 +441,25 @@ def test_clearing_the_name_box_shows_the_empty_text_message() -> None:
     assert tc.ToyModel.default().run("").error in recall.answer.text
 
 
+@pytest.mark.parametrize(("section", "box", "key"), [
+    ("recall", "name_input", "person"), ("edit", "person", "edit_person"),
+    ("edit", "sport", "edit_sport")])
+def test_a_suggestion_picked_sets_both_texts_in_one_step(section, box, key) -> None:
+    """A suggestion picked from the list (or anything the page sends in one
+    patch) changes `value` and `value_input` together, and param calls the
+    watcher with both events: once that was a TypeError, caught and shown
+    as "That did not work", and the state never moved."""
+    app = build_app(f"show={section}")
+    sec = app.wfl_sections[section]
+    new = "Michael Phelps" if "person" in key else "golf"
+    getattr(sec, box).param.update(value=new, value_input=new)
+    assert getattr(app.wfl_state, key) == new
+    assert not sec.message.visible, sec.message.object
+    # Both changed, but to different texts: the chosen `value` wins.
+    getattr(sec, box).param.update(value="Tiger Woods", value_input="Tig")
+    assert getattr(app.wfl_state, key) == "Tiger Woods"
+
+
 def test_no_component_needs_eval() -> None:
     """The page's CSP forbids eval: ReactiveHTML (pn.FlexBox is one) renders
     its template with `new Function`, so no section may contain one."""

@@ -128,8 +128,17 @@ lambda patch: wfl_link.apply(_convert_json_patch(patch))
   applyFn(patch);
 }
 
-self.onmessage = async (event) => {
-  const msg = event.data;
+// One message at a time, in the order the page sent them. Python awaits
+// inside some handlers (Pyodide's event loop runs on setTimeout), and the
+// page may send a patch right after "rendered" (a fresh document reports what
+// is on screen at once): without the queue that patch ran before `wfl_link`
+// existed, a NameError that CI caught once in a fresh-rendered link.
+let handled = Promise.resolve();
+self.onmessage = (event) => {
+  handled = handled.then(() => handle(event.data)).catch(report);
+};
+
+async function handle(msg) {
   try {
     if (msg.type === "boot") {
       await boot(msg);
@@ -157,4 +166,4 @@ state.curdoc.callbacks.trigger_event(DocumentReady())
     report(e && e.message ? e.message : e);
     if (msg.type === "patch") post({ type: "idle" });
   }
-};
+}

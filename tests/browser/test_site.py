@@ -412,6 +412,63 @@ def test_a_control_moved_before_python_is_up_is_not_lost(watched) -> None:
     wait_text(w, ".wfl-answer", "swimming")
 
 
+# Put before the worker's own script: the worker stays busy for a moment as
+# a "rendered" message arrives (a slow machine, as on CI), so whatever the
+# page sends next is already waiting when the worker starts on it.
+SLOW_WORKER_SHIM = """(() => {
+  let handler = null;
+  Object.defineProperty(self, "onmessage", {
+    configurable: true,
+    get() { return handler; },
+    set(fn) {
+      handler = fn;
+      self.addEventListener("message", (e) => {
+        if (e.data && e.data.type === "rendered") {
+          const until = performance.now() + 200;
+          while (performance.now() < until);
+        }
+        fn.call(self, e);
+      });
+    },
+  });
+})();
+"""
+
+
+@pytest.mark.parametrize("query", ["", "?show=recall"])
+def test_a_change_sent_as_the_document_is_linked_waits_for_the_link(watched, query) -> None:
+    """The page links its document ("rendered") and may send a change at
+    once; Python awaits while linking, and a patch handled in between met no
+    link: a NameError that CI caught once. Here the page sets a name in the
+    very task that posts "rendered", on a worker slow to pick it up: the
+    name must reach Python, with no error in the page."""
+    w = watched
+
+    def slow_worker(route) -> None:
+        body = route.fetch().text()
+        route.fulfill(body=SLOW_WORKER_SHIM + body, content_type="text/javascript")
+
+    w.page.route("**/worker.js", slow_worker)
+    w.page.add_init_script("""(() => {
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (msg, ...rest) {
+        post.call(this, msg, ...rest);
+        if (msg && msg.type === "rendered") {
+          const box = [...window.wfl.doc.all_models].find(
+            (m) => typeof m.placeholder === "string" && m.placeholder.startsWith("Type a name"));
+          box.setv({ value: "Michael Phelps", value_input: "Michael Phelps" });
+          window.wflRaced = (window.wflRaced || 0) + 1;
+        }
+      };
+    })();""")
+    w.page.goto(w.base + query)
+    w.wait_live()
+    assert w.page.evaluate("() => window.wflRaced") == 1
+    assert w.page.evaluate("() => window.wfl.patchesSent") >= 1
+    wait_activations(w, expected_activations("Michael Phelps"))
+    wait_text(w, ".wfl-answer", "swimming")
+
+
 def _page_classes(w) -> list[str]:
     """css_classes of the live page's root Column (set by app.main from the URL)."""
     return w.page.evaluate(

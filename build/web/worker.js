@@ -129,14 +129,39 @@ lambda patch: wfl_link.apply(_convert_json_patch(patch))
 }
 
 // One message at a time, in the order the page sent them. Python awaits
-// inside some handlers (Pyodide's event loop runs on setTimeout), and the
-// page may send a patch right after "rendered" (a fresh document reports what
-// is on screen at once): without the queue that patch ran before `wfl_link`
-// existed, a NameError that CI caught once in a fresh-rendered link.
-let handled = Promise.resolve();
+// while linking ("rendered": Pyodide's event loop runs on tasks of its own),
+// and the page may send a patch right after it (a fresh document reports at
+// once what is on screen): handled in between, that patch met no `wfl_link`,
+// a NameError CI caught once. A patch on its own is still handled in the
+// task that brought it: the loop below only awaits for the other messages.
+const waiting = [];
+let draining = false;
 self.onmessage = (event) => {
-  handled = handled.then(() => handle(event.data)).catch(report);
+  waiting.push(event.data);
+  if (!draining) drain();
 };
+
+async function drain() {
+  draining = true;
+  try {
+    while (waiting.length) {
+      const msg = waiting.shift();
+      if (msg.type === "patch") handlePatch(msg);
+      else await handle(msg);
+    }
+  } finally {
+    draining = false;
+  }
+}
+
+function handlePatch(msg) {
+  try {
+    applyPatch(msg.patch);
+  } catch (e) {
+    report(e && e.message ? e.message : e);
+  }
+  post({ type: "idle" });
+}
 
 async function handle(msg) {
   try {
@@ -158,12 +183,8 @@ state.curdoc.callbacks.trigger_event(DocumentReady())
       // The page kept its prerendered document; send the exact numbers.
       if (msg.resync) pyodide.runPython("wfl_link.resync()");
       post({ type: "live" });
-    } else if (msg.type === "patch") {
-      applyPatch(msg.patch);
-      post({ type: "idle" });
     }
   } catch (e) {
     report(e && e.message ? e.message : e);
-    if (msg.type === "patch") post({ type: "idle" });
   }
 }

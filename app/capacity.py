@@ -68,8 +68,8 @@ class CapacitySection(Section):
         self.n_neurons = pn.widgets.IntSlider(label="Neurons", start=1, end=64,
                                               value=state.cap_neurons,
                                               sizing_mode="stretch_width")
-        self.train = pn.widgets.Button(label="Train", button_type="primary", width=120)
-        self.stop = pn.widgets.Button(label="Stop", button_type="default", width=120,
+        self.train = pn.widgets.Button(label="Train", color="primary", width=120)
+        self.stop = pn.widgets.Button(label="Stop", color="default", width=120,
                                       disabled=True)
         self.status = LiveText(state, "wfl-capacity-status")
         self.trainer: Trainer | None = None

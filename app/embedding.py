@@ -81,7 +81,7 @@ class EmbeddingSection(Section):
             self.sliders[key] = pn.widgets.FloatSlider(
                 label=f"Angle between {a} and {b} (degrees)", start=0, end=180, step=1,
                 value=getattr(state, key), sizing_mode="stretch_width")
-        self.reset = pn.widgets.Button(label="All perpendicular again", button_type="light")
+        self.reset = pn.widgets.Button(label="All perpendicular again", color="light")
         model = model_for(state)
         self.cos = ColumnDataSource(cosine_data(model))
         data, _, _ = leak_data(model)

@@ -119,8 +119,8 @@ class NeuronSection(Section):
         self.activation = pn.widgets.RadioButtonGroup(
             label="Nonlinearity", options={"ReLU": "relu", "GELU": "gelu",
                                           "GELU (tanh)": "gelu_tanh"},
-            value=state.activation, button_type="default")
-        self.reset = pn.widgets.Button(label="Reset this neuron", button_type="light")
+            value=state.activation, color="default")
+        self.reset = pn.widgets.Button(label="Reset this neuron", color="light")
 
         # -- sources (filled by _refresh) --
         # The plane's activations (tests and the console read them here) and

@@ -80,9 +80,9 @@ class SuperpositionSection(Section):
                                       value=state.sp_n, sizing_mode="stretch_width")
         self.d = pn.widgets.IntSlider(label="Dimensions d", start=2, end=200, step=1,
                                       value=state.sp_d, sizing_mode="stretch_width")
-        self.pack = pn.widgets.Button(label="Pack", button_type="primary", width=120)
+        self.pack = pn.widgets.Button(label="Pack", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", width=120, disabled=True)
-        self.reset = pn.widgets.Button(label="New random vectors", button_type="light",
+        self.reset = pn.widgets.Button(label="New random vectors", color="light",
                                        width=180)
         self.status = LiveText(state, "wfl-superposition-status")
         self.reference_text = pn.pane.Markdown("", sizing_mode="stretch_width",

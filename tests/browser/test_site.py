@@ -500,7 +500,7 @@ def test_dark_link_never_shows_the_light_snapshot(watched) -> None:
 
     def brightness() -> float:
         img = Image.open(BytesIO(w.page.locator("#wfl-main").screenshot())).convert("L")
-        return sum(img.getdata()) / (img.width * img.height)
+        return sum(img.tobytes()) / (img.width * img.height)  # one byte a pixel ("L")
 
     main_filter = "() => getComputedStyle(document.getElementById('wfl-main')).filter"
     w.page.goto(w.base + "?theme=dark", wait_until="domcontentloaded")

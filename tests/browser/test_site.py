@@ -147,6 +147,27 @@ def test_typed_markup_shows_as_text(watched) -> None:
     assert not [r for r in w.requests if "x.png" in r]
 
 
+def test_a_suggestion_clicked_in_the_list_is_recalled(watched) -> None:
+    """Typing part of a name lists the facts that contain it; clicking one
+    recalls that fact, and the link follows."""
+    w = watched
+    w.page.goto(w.base + "?show=recall")
+    w.wait_live()
+    box = w.page.locator(NAME_INPUT)
+    box.click()
+    box.fill("")
+    box.press_sequentially("phel", delay=30)
+    item = w.page.locator(".bk-menu div", has_text="Michael Phelps").first
+    item.wait_for(state="visible", timeout=10_000)
+    item.click()
+    wait_activations(w, expected_activations("Michael Phelps"))
+    wait_text(w, ".wfl-answer", "swimming")
+    assert box.input_value() == "Michael Phelps"
+    w.wait_for("return location.search.includes('person=Michael+Phelps')")
+    assert w.page.evaluate("""() => [...window.wfl.doc.all_models]
+        .filter((m) => (m.css_classes || []).includes("wfl-message")).every((m) => !m.visible)""")
+
+
 def test_shared_url_restores_state(watched) -> None:
     w = watched
     w.page.goto(w.base + "?person=Michael+Phelps")

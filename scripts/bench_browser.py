@@ -126,8 +126,12 @@ HOOKS_JS = """() => {
     // Only for patches with data: a frame callback asks for a frame, and
     // one pending when the next key is pressed makes chromium hold the
     // worker's answer to that key until the frame is painted.
-    if (rec.data) requestAnimationFrame(() => {
-      const start = performance.now();
+    // The frame's start is the timestamp every frame callback is given:
+    // BokehJS's own callbacks (its paints) were registered during the patch,
+    // before this one, and run first, so this callback's performance.now()
+    // came after the paints (until 2026-11-29 it was read as the frame's
+    // start, putting most of the paints into the "wait" row).
+    if (rec.data) requestAnimationFrame((start) => {
       setTimeout(() => {
         const since = ends.filter((e) => e >= rec.t);
         rec.frame = start;
@@ -632,7 +636,11 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "frame. It adds "
         "the wait for the display's next frame (0 to 16.7 ms at 60 Hz) and the repaints; "
         "the detail table gives both (data applied -> the start of that frame, a frame "
-        "callback's timestamp; frame start -> drawn). "
+        "callback's timestamp argument; frame start -> drawn; until 2026-11-29 the start "
+        "was read as the time that callback ran, after BokehJS's own paints in the same "
+        "frame, which put most of the paints into the wait). The wait is negative when "
+        "the frame had begun before the patch's task ended: the frame's callbacks then "
+        "run after that task, in the same frame. "
         "(Until 2026-11-28 this was a frame callback registered right after the patch; "
         "BokehJS asks for some repaints only after an `await`, so that callback ran "
         "between figures' paints and the figure read 4-7 ms early on the full page.) "

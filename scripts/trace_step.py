@@ -13,7 +13,7 @@ file on disk is untouched) and times, per key press, on the page's clock:
     send      the answer is posted
     apply     the page starts applying it (after its main thread is free)
     applied   the page has applied it (bench_browser's hook)
-    frame     the next frame starts; drawn: its figure paints end
+    frame     the next frame starts (its timestamp); drawn: its figure paints end
     end       the worker is done (the address bar's patch included)
 
     .venv/bin/python scripts/trace_step.py [--query ?show=neuron] [--steps 40] [--pyprof]
@@ -189,7 +189,8 @@ def main() -> None:
              "python: the app's work": ("apj1", "enc0"), "python: encode": ("enc0", "enc1"),
              "send -> the page starts applying": ("send", "apply"),
              "the page applies": ("apply", "applied"),
-             "applied -> frame start": ("applied", "frame")}
+             "applied -> frame start": ("applied", "frame"),
+             "frame start -> drawn (paints)": ("frame", "drawn")}
     print()
     for label, (a, b) in spans.items():
         xs = [r[b] - r[a] for r in rows]

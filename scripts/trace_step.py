@@ -117,16 +117,21 @@ STAGES = ["flush", "recv", "apj0", "apj1", "enc0", "enc1", "send", "apply", "app
           "frame", "drawn", "end"]
 
 
+def worker_edits(pyprof: bool) -> list[tuple[str, str]]:
+    """WORKER_EDITS, and handing Python its instrumentation before it links."""
+    anchor = 'pyodide.globals.set("wfl_send", sendPatch);'
+    setup = (f"pyodide.globals.set('wfl_instrument', {PY_INSTRUMENT!r});\n"
+             f"  pyodide.globals.set('wfl_pyprof', {str(pyprof).lower()});\n  ")
+    return [*WORKER_EDITS, (anchor, setup + anchor)]
+
+
 def instrumented_worker(site: Path, pyprof: bool) -> str:
     src = (site / "worker.js").read_text()
-    for old, new in WORKER_EDITS:
+    for old, new in worker_edits(pyprof):
         if src.count(old) != 1:
             raise SystemExit(f"worker.js changed: {old!r} is not there exactly once")
         src = src.replace(old, new)
-    setup = (f"pyodide.globals.set('wfl_instrument', {PY_INSTRUMENT!r});\n"
-             f"  pyodide.globals.set('wfl_pyprof', {str(pyprof).lower()});\n  ")
-    return src.replace('pyodide.globals.set("wfl_send", sendPatch);',
-                       setup + 'pyodide.globals.set("wfl_send", sendPatch);', 1)
+    return src
 
 
 def timeline(steps: list[dict], flush: list[float], starts: list[float],
@@ -147,8 +152,7 @@ def timeline(steps: list[dict], flush: list[float], starts: list[float],
         if apply is None:
             continue
         row = {"flush": posted - t0, **marks, "apply": apply - t0, "applied": s["all"],
-               "frame": s["frame"],
-               "drawn": s["drawn"]}
+               "frame": s["frame"], "drawn": s["drawn"]}
         if all(k in row for k in STAGES):
             rows.append(row)
     return rows

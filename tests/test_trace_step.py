@@ -13,7 +13,7 @@ import trace_step  # noqa: E402
 
 def test_every_anchor_is_in_the_worker_once() -> None:
     src = (ROOT / "build" / "web" / "worker.js").read_text()
-    for old, _new in trace_step.WORKER_EDITS:
+    for old, _new in trace_step.worker_edits(pyprof=True):
         assert src.count(old) == 1, old
     out = trace_step.instrumented_worker(ROOT / "build" / "web", pyprof=False)
     assert out.count("wflMark(") == 5

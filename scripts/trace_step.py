@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--site", type=Path, default=ROOT / "site")
     ap.add_argument("--pyprof", action="store_true")
+    ap.add_argument("--worst", type=int, default=0,
+                    help="also print the stages of the N steps drawn last")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -199,6 +201,12 @@ def main() -> None:
     for label, (a, b) in spans.items():
         xs = [r[b] - r[a] for r in rows]
         print(f"{label:32s} p50 {bb.pct(xs, 50):5.1f}  p95 {bb.pct(xs, 95):5.1f}")
+    if args.worst:
+        print(f"\nthe {args.worst} slowest steps, ms spent in each stage (drawn last):")
+        print(" ".join(f"{k:>7s}" for k in STAGES))
+        for r in sorted(rows, key=lambda r: r["drawn"])[-args.worst:]:
+            print(" ".join(f"{r[k] - (r[STAGES[i - 1]] if i else 0):7.1f}"
+                           for i, k in enumerate(STAGES)))
     if args.pyprof:
         print("\n" + trace["prof"])
 

@@ -65,6 +65,9 @@ def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str]) -> t
     try:
         page.goto(url)
         wait_live(page)
+        # The page skips rendering sections far from the screen; a capture
+        # of the whole page (or of a section off it) would show them blank.
+        page.evaluate("() => window.wfl.skipOffScreen && window.wfl.skipOffScreen(false)")
         time.sleep(1.0)
         note = ""
         if section:

@@ -850,6 +850,85 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")
 
 
+SECTION_HEIGHTS_JS = """() => {
+  // Each section's height as the page lays it out, and as it would be with
+  // its contents always rendered (the check puts the style back).
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.classList.contains("wfl-section")) {
+        const skipping = getComputedStyle(el).contentVisibility;
+        const kept = el.getBoundingClientRect().height;
+        el.style.contentVisibility = "visible";
+        const drawn = el.getBoundingClientRect().height;
+        el.style.contentVisibility = "";
+        el.style.contentVisibility = skipping;
+        out.push({key: el.className, skipping, kept, drawn});
+      }
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return out;
+}"""
+
+FIGURE_BOX_JS = """(title) => {
+  // Whether the browser renders the figure with this title, and its box.
+  const find = (views) => {
+    for (const v of views) {
+      if (v.model && v.model.title && v.model.title.text === title && v.canvas_view) return v;
+      const inner = v.child_views ? find(v.child_views) : null;
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const el = find(Bokeh.index.roots || []).el;
+  const r = el.getBoundingClientRect();
+  return {rendered: el.checkVisibility({contentVisibilityAuto: true}),
+          box: {x: r.x, y: r.y, width: r.width, height: r.height}};
+}"""
+
+
+def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched) -> None:
+    """Once live, the browser skips rendering the sections far from the
+    screen (loader.js, skipOffScreenSections): at the top of the full page,
+    section 1's figures are rendered and section 7's are not. Every section
+    is as tall as it would be rendered, so the scroll bar and links land
+    where they would. Scrolled to, section 7's figure is rendered and shows
+    on screen: its box holds ink (axes, bars), not just the page's white.
+    Printing renders every section (a full-page capture showed skipped ones
+    blank)."""
+    w = watched
+    w.page.goto(w.base)
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.skipsOffScreen") is True
+    sections = w.page.evaluate(SECTION_HEIGHTS_JS)
+    assert len(sections) == 8, sections
+    for s in sections:
+        assert s["skipping"] == "auto", s
+        assert s["kept"] == pytest.approx(s["drawn"], abs=1.0), s
+    near = "Next-token guess (softmax over sports)"
+    far = "All pairs, 0–180° (band: 89–91°, dashed: Welch bound)"
+    assert w.page.evaluate(FIGURE_BOX_JS, near)["rendered"] is True
+    assert w.page.evaluate(FIGURE_BOX_JS, far)["rendered"] is False
+    y = w.page.evaluate(FIGURE_BOX_JS, far)["box"]["y"]
+    w.page.evaluate(f"() => window.scrollBy(0, {y} - 200)")
+    w.wait_for("return (" + FIGURE_BOX_JS + ")(" + json.dumps(far) + ").rendered")
+    time.sleep(0.5)
+    box = w.page.evaluate(FIGURE_BOX_JS, far)["box"]
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 900, box
+    img = Image.open(BytesIO(w.page.screenshot(clip=box))).convert("L")
+    ink = sum(1 for v in img.tobytes() if v < 200)
+    assert ink > 0.02 * img.width * img.height, (ink, img.size)
+    # Printing renders every section, and skipping resumes afterwards.
+    styles = "() => (" + SECTION_HEIGHTS_JS + ")().map((s) => s.skipping)"
+    w.page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    assert w.page.evaluate(styles) == ["visible"] * 8
+    assert w.page.evaluate("() => window.wfl.skipsOffScreen") is False
+    w.page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
+    assert w.page.evaluate(styles) == ["auto"] * 8
+
+
 FRAME_PAINTS_JS = """() => {
   // Record each BokehJS paint with the number of the frame it ran in.
   let frame = 0;

@@ -308,7 +308,9 @@
     if (!window.CSS || !CSS.supports("content-visibility", "auto")) return;
     const sections = [];
     for (const root of shadowRoots(document)) sections.push(...root.querySelectorAll(".wfl-section"));
-    if (!sections.length) return;
+    // One section (an embed) has nothing far from the screen to skip, and
+    // would only pay for the browser's checks of whether it is.
+    if (sections.length < 2) return;
     const heights = sections.map((el) => Math.round(el.getBoundingClientRect().height));
     sections.forEach((el, i) => { el.style.containIntrinsicHeight = `auto ${heights[i]}px`; });
     const skip = (on) => {

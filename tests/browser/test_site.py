@@ -897,7 +897,7 @@ def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched)
     where they would. Scrolled to, section 7's figure is rendered and shows
     on screen: its box holds ink (axes, bars), not just the page's white.
     Printing renders every section (a full-page capture showed skipped ones
-    blank)."""
+    blank). A page of one section (an embed) skips nothing."""
     w = watched
     w.page.goto(w.base)
     w.wait_live()
@@ -927,6 +927,11 @@ def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched)
     assert w.page.evaluate("() => window.wfl.skipsOffScreen") is False
     w.page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
     assert w.page.evaluate(styles) == ["auto"] * 8
+    # An embed of one section has nothing far from the screen to skip.
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.skipsOffScreen") is False
+    assert w.page.evaluate(styles) == ["visible"]
 
 
 FRAME_PAINTS_JS = """() => {

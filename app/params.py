@@ -92,10 +92,14 @@ class ParamsSection(Section):
         self.preset = pn.widgets.RadioButtonGroup(label="Preset", options=PRESET_LABELS,
                                                   value=state.p_preset)
         self.inputs = {
-            # 170 px in both modes: Bokeh adds fixed widths up for the row's
-            # minimum, so wider boxes widened the whole page past the screen.
-            # Aligned at the end, the boxes line up when a long label wraps.
-            f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}", width=170,
+            # 170 px in both modes, set in CSS rather than as Panel widths:
+            # Panel adds its children's widths up into each enclosing
+            # layout's minimum, so six boxes made the whole page at least
+            # 1020 px wide (sideways scrolling on a 1024 px projector or in
+            # a blog's iframe). Aligned at the end, the boxes line up when a
+            # long label wraps.
+            f: pn.widgets.TextInput(label=label, value=f"{getattr(state, key):,}",
+                                    width=None, styles={"width": "170px", "flex": "0 0 170px"},
                                     align="end")
             for f, (key, label) in FIELDS.items()}
         self.flags = {f: pn.widgets.Checkbox(label=label, value=getattr(state, key))

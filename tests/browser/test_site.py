@@ -558,6 +558,28 @@ def test_presenter_page_fits_the_screen_width(watched) -> None:
     assert all(px < 16 for px in w.page.evaluate(HEADER_SIZES_JS))
 
 
+@pytest.mark.parametrize(("query", "width"), [("", 1024), ("?presenter=1", 1024), ("", 700)])
+def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
+    """The whole page fits a 1024px projector (presenter mode too) and a
+    700px column (an iframe in a post, half a laptop screen) without
+    scrolling sideways. Section 8's
+    six 170px boxes, given to Panel as widths, made every enclosing layout at
+    least 1020px wide; the boxes still wrap onto as many lines as fit."""
+    w = watched
+    w.page.set_viewport_size({"width": width, "height": 768})
+    w.page.goto(w.base + query)
+    w.wait_live()
+    scroll, client = w.page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"the page is {scroll}px wide on a {client}px screen"
+    boxes = w.page.locator(".wfl-params input.bk-input")
+    assert boxes.count() == 6
+    tops = {round(boxes.nth(i).bounding_box()["y"]) for i in range(6)}
+    widths = {round(boxes.nth(i).bounding_box()["width"]) for i in range(6)}
+    assert len(tops) >= 2, "six boxes on one line do not fit this width"
+    assert len(widths) == 1 and 150 <= widths.pop() <= 170
+
+
 def test_share_button_copies_the_current_link(watched, browser_context) -> None:
     w = watched
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=w.base)

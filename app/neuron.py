@@ -321,7 +321,8 @@ class NeuronSection(Section):
             "an AND gate."
         )
         controls = [
-            pn.Row(self.neuron_select, self.activation, self.reset),
+            # Wraps in a narrow embed (the reset button was cut off at 700 px).
+            pn.Row(self.neuron_select, self.activation, self.reset, styles={"flex-wrap": "wrap"}),
             pn.Row(pn.Column(self.row_first, self.row_last, self.row_other, self.bias,
                              sizing_mode="stretch_width"),
                    pn.Column(self.col_own, self.alt_sport, self.col_alt,

@@ -254,7 +254,17 @@
     Object.defineProperty(wfl, "doc", { value: jsdoc, enumerable: false });
     jsdoc.on_change(sendChange, false);
     worker.postMessage({ type: "rendered", resync });
+    sections = sectionElements();
     watchScreen(jsdoc);
+  }
+
+  // The page's sections (Panel puts them in shadow roots), found once the
+  // live document is rendered: watchScreen and skipOffScreenSections use them.
+  let sections = [];
+  function sectionElements() {
+    const found = [];
+    for (const root of shadowRoots(document)) found.push(...root.querySelectorAll(".wfl-section"));
+    return found;
   }
 
   // Python redraws only the sections a reader can see (app/main.py,
@@ -278,11 +288,9 @@
       for (const e of entries) seen.set(e.target.wflKey, e.isIntersecting);
       if (timer === null) timer = setTimeout(report, 30);
     }, { rootMargin: "400px 0px" });
-    for (const root of shadowRoots(document)) {
-      for (const el of root.querySelectorAll(".wfl-section")) {
-        el.wflKey = sectionKey([...el.classList]);
-        if (el.wflKey) observer.observe(el);
-      }
+    for (const el of sections) {
+      el.wflKey = sectionKey([...el.classList]);
+      if (el.wflKey) observer.observe(el);
     }
   }
 
@@ -306,8 +314,6 @@
   function skipOffScreenSections() {
     wfl.skipsOffScreen = false;
     if (!window.CSS || !CSS.supports("content-visibility", "auto")) return;
-    const sections = [];
-    for (const root of shadowRoots(document)) sections.push(...root.querySelectorAll(".wfl-section"));
     // One section (an embed) has nothing far from the screen to skip, and
     // would only pay for the browser's checks of whether it is.
     if (sections.length < 2) return;

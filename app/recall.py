@@ -32,6 +32,10 @@ READ_PALETTE = ("#1d4ed8", "#60a5fa", "#f1f5f9", "#fdba74", "#c2410c")
 # Pixels per neuron row in the neuron chart (before fig()'s presenter x1.25):
 # the rows must be taller than the tick labels (10pt, 15pt in presenter).
 ROW_PX = {False: 16, True: 22}
+# The read-out heatmap: a row per (position, stage), and room for the title
+# and the slanted sport names under it.
+READ_ROW_PX = {False: 26, True: 40}
+READ_AXIS_PX = {False: 150, True: 200}
 
 
 def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
@@ -62,28 +66,37 @@ def readout_names(model: tc.ToyModel, run: tc.Run) -> list[str]:
     return words + list(model.sports)
 
 
+STAGES = ("before MLP", "after MLP")
+
+
 def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
-    """One cell per (stage, position, named direction): the dot product of the
-    residual vector with that direction, before ("readout_mid") and after
-    ("readout_post") the MLP."""
+    """One cell per (position, stage, named direction): the dot product of
+    the residual vector with that direction, before ("readout_mid") and after
+    ("readout_post") the MLP. A position's two rows sit together, so the
+    sport the MLP added shows as one cell lighting up between them."""
     cols = readout_names(model, run)
-    out: dict[str, list] = {"cell": [], "stage": [], "pos": [], "name": [], "value": [], "text": []}
+    out: dict[str, list] = {"row": [], "stage": [], "pos": [], "name": [], "value": [], "text": []}
     if not run.ok:
         return out
     idx = [model.embedding.index(c) for c in cols]
-    positions = [f"{i + 1}: {tok}" for i, tok in enumerate(run.tokens)]
-    n = len(cols)
-    for stage, key in (("before the MLP", "readout_mid"), ("after the MLP", "readout_post")):
-        # Row by row, cell by cell: (position, direction) in reading order.
-        values = run.cache[key][:, idx].ravel().tolist()
-        cells = [(stage, c) for c in cols]
-        out["stage"] += [stage] * len(values)
-        out["cell"] += cells * len(positions)
-        out["pos"] += [p for p in positions for _ in range(n)]
-        out["name"] += cols * len(positions)
-        out["value"] += values
-        out["text"] += [num(v, 1) if abs(v) >= 0.05 else "" for v in values]
+    mid, post = run.cache["readout_mid"][:, idx], run.cache["readout_post"][:, idx]
+    for i, tok in enumerate(run.tokens):
+        pos = f"{i + 1}: {tok}"
+        for stage, values in zip(STAGES, (mid[i].tolist(), post[i].tolist()), strict=True):
+            out["row"] += [(pos, stage)] * len(cols)
+            out["stage"] += [stage] * len(cols)
+            out["pos"] += [pos] * len(cols)
+            out["name"] += cols
+            out["value"] += values
+            out["text"] += [num(v, 1) if abs(v) >= 0.05 else "" for v in values]
     return out
+
+
+def readout_height(run: tc.Run, presenter: bool) -> int:
+    """Room for the axis labels plus a row per (position, stage); past 16
+    rows they get thinner rather than the chart taller."""
+    rows = 2 * len(run.tokens) if run.ok else 1
+    return READ_AXIS_PX[presenter] + min(rows, 16) * READ_ROW_PX[presenter]
 
 
 def answer_text(run: tc.Run) -> str:
@@ -146,19 +159,24 @@ class RecallSection(Section):
         sf.xaxis.major_label_orientation = 0.8
         self.sport_fig = sf
 
+        # Sports across, (position, before/after) down: the cells are twice
+        # as wide as with both stages side by side, so the numbers fit in a
+        # 700 px column and at presenter size on a 1024 px projector.
         rf = fig(
-            state, x_range=FactorRange(*self._x_factors(run)),
-            y_range=FactorRange(*self._y_factors(run)), height=300,
-            title="Each position's vector read along named directions (dot product)",
+            state, x_range=FactorRange(*readout_names(model, run)),
+            y_range=FactorRange(*self._y_factors(run)),
+            title="Vectors read along named directions (dot product)",
         )
+        rf.height = readout_height(run, state.presenter)  # presenter sizes are in the table
         self.read_mapper = LinearColorMapper(palette=READ_PALETTE, low=-2.5, high=2.5)
-        rf.rect(x=dodge_x(), y="pos", width=1, height=1, source=self.readout,
+        rf.rect(x="name", y="row", width=1, height=1, source=self.readout,
                 fill_color={"field": "value", "transform": self.read_mapper},
                 line_color=text_color(state), line_alpha=0.15)
-        rf.text(x=dodge_x(), y="pos", text="text", source=self.readout, text_align="center",
+        rf.text(x="name", y="row", text="text", source=self.readout, text_align="center",
                 text_baseline="middle", text_color="#0f172a",
                 text_font_size="14pt" if state.presenter else "9pt")
         rf.xaxis.major_label_orientation = 0.9
+        rf.yaxis.group_label_orientation = "horizontal"
         rf.grid.grid_line_color = None
         self.readout_fig = rf
 
@@ -169,12 +187,12 @@ class RecallSection(Section):
             "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
 
     @staticmethod
-    def _y_factors(run: tc.Run) -> list[str]:
-        return [f"{i + 1}: {t}" for i, t in enumerate(run.tokens)][::-1] if run.ok else ["—"]
-
-    def _x_factors(self, run: tc.Run) -> list[tuple[str, str]]:
-        cols = readout_names(self.model, run)
-        return [(stage, c) for stage in ("before the MLP", "after the MLP") for c in cols]
+    def _y_factors(run: tc.Run) -> list:
+        """(position, stage) pairs, the first position at the top."""
+        if not run.ok:
+            return ["—"]
+        rows = [(f"{i + 1}: {t}", stage) for i, t in enumerate(run.tokens) for stage in STAGES]
+        return rows[::-1]
 
     def _on_name(self, *events) -> None:
         self.state.person = typed_text(*events)[:200]
@@ -196,8 +214,11 @@ class RecallSection(Section):
         lo, hi = activation_range(neurons["activation"])
         self.neuron_fig.x_range.update(start=lo, end=hi)
         update(self.sports, sport_data(self.model, run))
-        _set_factors(self.readout_fig.x_range, self._x_factors(run))
+        _set_factors(self.readout_fig.x_range, readout_names(self.model, run))
         _set_factors(self.readout_fig.y_range, self._y_factors(run))
+        height = readout_height(run, self.state.presenter)
+        if self.readout_fig.height != height:
+            self.readout_fig.height = height
         update(self.readout, readout_data(self.model, run))
         self.answer.html = answer_text(run)
         self.say()
@@ -234,8 +255,3 @@ def _set_factors(rng: FactorRange, factors: list) -> None:
     assignment is a message to the browser and a re-layout)."""
     if list(rng.factors) != factors:
         rng.factors = factors
-
-
-def dodge_x() -> dict:
-    """Heatmap cells sit on the (stage, name) factor pairs."""
-    return {"field": "cell"}

@@ -188,11 +188,21 @@ def test_recall_readout_matches_dot_products() -> None:
     d = sec.readout.data
     M, P, S = vec("Michael"), vec("Phelps"), vec("swimming")
     after_last = P + M + S  # embedding + attention + the neuron's column
-    for stage, x in (("before the MLP", P + M), ("after the MLP", after_last)):
+    for stage, x in (("before MLP", P + M), ("after MLP", after_last)):
         for name, direction in (("Michael", M), ("Phelps", P), ("swimming", S)):
             i = next(k for k in range(len(d["name"])) if d["stage"][k] == stage
                      and d["pos"][k] == "2: Phelps" and d["name"][k] == name)
             assert d["value"][i] == pytest.approx(float(x @ direction))
+            assert d["row"][i] == ("2: Phelps", stage)
+    # Every cell sits on the chart's factors: a position's before and after
+    # rows together, the first position at the top, one column per direction.
+    fig = sec.readout_fig
+    assert list(fig.y_range.factors) == [
+        ("2: Phelps", "after MLP"), ("2: Phelps", "before MLP"),
+        ("1: Michael", "after MLP"), ("1: Michael", "before MLP")]
+    assert set(d["row"]) == set(fig.y_range.factors)
+    assert set(d["name"]) == set(fig.x_range.factors)
+    assert len(d["value"]) == len(fig.x_range.factors) * len(fig.y_range.factors)
     assert "swimming" in sec.answer.text
 
 

@@ -558,6 +558,29 @@ def test_presenter_page_fits_the_screen_width(watched) -> None:
     assert all(px < 16 for px in w.page.evaluate(HEADER_SIZES_JS))
 
 
+HEATMAP_CELLS_JS = """() => {
+  // Section 1's heatmap: the width of one cell on screen, and of the widest
+  // number written in a cell, in the glyph's own font.
+  const find = (views) => {
+    for (const v of views) {
+      const title = v.model && v.model.title ? String(v.model.title.text) : "";
+      if (title.startsWith("Vectors read")) return v;
+      const inner = v.child_views ? find(v.child_views) : null;
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const fig = find(Bokeh.index.roots || []);
+  const text = [...fig.renderer_views.values()]
+    .find((r) => r.glyph && r.glyph.model.type === "Text");
+  const ctx = document.createElement("canvas").getContext("2d");
+  text.glyph.visuals.text.set_vectorize(ctx, 0);
+  const labels = text.model.data_source.data.text.filter((t) => t);
+  return {cell: fig.frame.bbox.width / fig.model.x_range.factors.length, font: ctx.font,
+          widest: Math.max(...labels.map((t) => ctx.measureText(t).width)), count: labels.length};
+}"""
+
+
 @pytest.mark.parametrize(("query", "width"), [
     ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700)])
 def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
@@ -576,6 +599,11 @@ def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
     assert scroll <= client, f"the page is {scroll}px wide on a {client}px screen"
     if "show=" in query:
         return
+    # The heatmap's numbers fit their cells ("1.01.0" ran together at
+    # presenter size on a 1024px projector when both stages sat side by side).
+    cells = w.page.evaluate(HEATMAP_CELLS_JS)
+    assert cells["count"] >= 5
+    assert cells["widest"] + 6 <= cells["cell"], cells
     boxes = w.page.locator(".wfl-params input.bk-input")
     assert boxes.count() == 6
     tops = {round(boxes.nth(i).bounding_box()["y"]) for i in range(6)}

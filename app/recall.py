@@ -95,7 +95,7 @@ def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
 def readout_height(run: tc.Run, presenter: bool) -> int:
     """Room for the axis labels plus a row per (position, stage); past 16
     rows they get thinner rather than the chart taller."""
-    rows = 2 * len(run.tokens) if run.ok else 1
+    rows = 2 * len(run.tokens) if run.ok else 2
     return READ_AXIS_PX[presenter] + min(rows, 16) * READ_ROW_PX[presenter]
 
 
@@ -188,11 +188,11 @@ class RecallSection(Section):
 
     @staticmethod
     def _y_factors(run: tc.Run) -> list:
-        """(position, stage) pairs, the first position at the top."""
-        if not run.ok:
-            return ["—"]
-        rows = [(f"{i + 1}: {t}", stage) for i, t in enumerate(run.tokens) for stage in STAGES]
-        return rows[::-1]
+        """(position, stage) pairs, the first position at the top. With no
+        tokens, one empty position: the factors keep two levels, as BokehJS
+        cannot map the cells of one level against the other in between."""
+        tokens = [f"{i + 1}: {t}" for i, t in enumerate(run.tokens)] if run.ok else ["—"]
+        return [(pos, stage) for pos in tokens for stage in STAGES][::-1]
 
     def _on_name(self, *events) -> None:
         self.state.person = typed_text(*events)[:200]

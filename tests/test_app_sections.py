@@ -204,6 +204,16 @@ def test_recall_readout_matches_dot_products() -> None:
     assert set(d["name"]) == set(fig.x_range.factors)
     assert len(d["value"]) == len(fig.x_range.factors) * len(fig.y_range.factors)
     assert "swimming" in sec.answer.text
+    # Empty, unknown or long, the rows keep two levels (the page cannot map
+    # cells of one level on factors of another while a patch lands), and
+    # the chart grows with the tokens, up to a cap.
+    heights = []
+    for text in ("", "Zaphod", "Michael Jordan", "the great Michael Jordan of Chicago"):
+        sec.name_input.value = text
+        assert all(len(f) == 2 for f in fig.y_range.factors), (text, fig.y_range.factors)
+        assert set(sec.readout.data["row"]) <= set(fig.y_range.factors)
+        heights.append(fig.height)
+    assert heights[0] == heights[1] < heights[2] < heights[3]
 
 
 def test_recall_follows_neuron_edits() -> None:

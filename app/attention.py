@@ -26,6 +26,7 @@ from app.common import (
     legend_style,
     model_for,
     num,
+    side_by_side,
     strong,
     update,
 )
@@ -151,4 +152,4 @@ class AttentionSection(Section):
         )
         return self.layout(prose, [self.strength], [
             self.answer,
-            pn.Row(bokeh(self.curve_fig), bokeh(self.stage_fig), sizing_mode="stretch_width")])
+            side_by_side(bokeh(self.curve_fig), bokeh(self.stage_fig))])

@@ -23,6 +23,7 @@ from app.common import (
     ACCENT,
     FIRE,
     QUIET,
+    WRAP,
     LiveText,
     Loop,
     Section,
@@ -32,6 +33,7 @@ from app.common import (
     model_for,
     num,
     page_bg,
+    side_by_side,
     strong,
     text_color,
 )
@@ -215,7 +217,7 @@ class CapacitySection(Section):
             "price of leaks between them (off-diagonal colour below)."
         )
         controls = [pn.Row(self.n_facts, self.n_neurons, sizing_mode="stretch_width"),
-                    pn.Row(self.train, self.stop)]
+                    pn.Row(self.train, self.stop, styles=WRAP)]
         return self.layout(prose, controls, [
             self.status,
-            pn.Row(bokeh(self.curve_fig), bokeh(self.heat_fig), sizing_mode="stretch_width")])
+            side_by_side(bokeh(self.curve_fig), bokeh(self.heat_fig))])

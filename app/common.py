@@ -253,6 +253,20 @@ def presenter_controls(page: pn.viewable.Viewable) -> None:
             widget.stylesheets = [*widget.stylesheets, PRESENTER_CONTROLS]
 
 
+# A group of buttons wraps onto a second line on a narrow screen instead of
+# running off it (section 6's two edit methods were 500 px wide on a phone).
+WRAP_BUTTON_GROUPS = ".bk-btn-group { flex-wrap: wrap; }"
+WRAP = {"flex-wrap": "wrap"}  # styles for a Row of controls, for the same reason
+
+
+def wrap_button_groups(page: pn.viewable.Viewable) -> None:
+    """Let every group of buttons on the page wrap (one pass, as for
+    presenter mode, so a group added later wraps too)."""
+    for widget in page.select(pn.widgets.Widget):
+        if isinstance(widget, (pn.widgets.RadioButtonGroup, pn.widgets.CheckButtonGroup)):
+            widget.stylesheets = [*widget.stylesheets, WRAP_BUTTON_GROUPS]
+
+
 def prose_css(state: AppState) -> list[str]:
     """Stylesheets for a Markdown pane of prose: the page's reading size."""
     px = PROSE_PX[state.presenter]
@@ -407,6 +421,21 @@ def bokeh(f: figure) -> pn.pane.Bokeh:
             r.nonselection_glyph = "auto"
             r.muted_glyph = "auto"
     return pn.pane.Bokeh(f, sizing_mode="stretch_width")
+
+
+def side_by_side(*items: Any, basis: int = 300) -> pn.Row:
+    """Items in a row while each can have `basis` px, else stacked: on a
+    phone two figures side by side were each too narrow for their axis
+    labels. The sizes are CSS, not Panel widths: Panel adds a child's fixed
+    width to every enclosing layout's minimum, and the whole page would
+    then scroll sideways on a narrow screen."""
+    items = tuple(item.__panel__() if hasattr(item, "__panel__") else item for item in items)
+    flex = {"flex": f"1 1 {basis}px", "min-width": "0"}
+    for item in items:
+        # A Bokeh pane shows its model itself: the style goes on the model.
+        target = item.object if isinstance(item, pn.pane.Bokeh) else item
+        target.styles = {**target.styles, **flex}
+    return pn.Row(*items, sizing_mode="stretch_width", styles={"flex-wrap": "wrap"})
 
 
 # -- numbers in prose ------------------------------------------------------------------

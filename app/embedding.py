@@ -23,6 +23,7 @@ from app.common import (
     fig,
     model_for,
     num,
+    side_by_side,
     strong,
     text_color,
     update,
@@ -160,5 +161,5 @@ class EmbeddingSection(Section):
         )
         controls = [*self.sliders.values(), self.reset]
         figures = [self.summary,
-                   pn.Row(bokeh(self.cos_fig), bokeh(self.leak_fig), sizing_mode="stretch_width")]
+                   side_by_side(bokeh(self.cos_fig), bokeh(self.leak_fig))]
         return self.layout(prose, controls, figures)

@@ -15,7 +15,13 @@ from collections.abc import Callable
 import panel as pn
 import param
 
-from app.common import Section, after_redraw, presenter_controls, prose_css
+from app.common import (
+    Section,
+    after_redraw,
+    presenter_controls,
+    prose_css,
+    wrap_button_groups,
+)
 from app.state import SECTIONS, AppState, from_query, state_keys, to_query
 
 # section key -> (module, class). Imported only when shown, so `show=recall`
@@ -116,6 +122,7 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
                      sizing_mode="stretch_width",
                      css_classes=["wfl-page", f"wfl-theme-{state.theme}"]
                      + (["wfl-presenter"] if state.presenter else []))
+    wrap_button_groups(page)
     if state.presenter:
         presenter_controls(page)
     page.wfl_state = state  # for tests and the console: the one state object

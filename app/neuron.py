@@ -33,6 +33,7 @@ from app.common import (
     page_bg,
     rgba_image,
     rgba_lut,
+    side_by_side,
     strong,
     text_color,
     update,
@@ -323,17 +324,15 @@ class NeuronSection(Section):
         controls = [
             # Wraps in a narrow embed (the reset button was cut off at 700 px).
             pn.Row(self.neuron_select, self.activation, self.reset, styles={"flex-wrap": "wrap"}),
-            pn.Row(pn.Column(self.row_first, self.row_last, self.row_other, self.bias,
-                             sizing_mode="stretch_width"),
-                   pn.Column(self.col_own, self.alt_sport, self.col_alt,
-                             sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
+            side_by_side(pn.Column(self.row_first, self.row_last, self.row_other, self.bias,
+                                   sizing_mode="stretch_width"),
+                         pn.Column(self.col_own, self.alt_sport, self.col_alt,
+                                   sizing_mode="stretch_width"), basis=240),
         ]
         figures = [
-            pn.Row(bokeh(self.plane_fig), pn.Column(bokeh(self.act_fig), bokeh(self.bar_fig),
-                                                    sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            pn.Row(bokeh(self.write_fig), self.prose, sizing_mode="stretch_width"),
+            side_by_side(bokeh(self.plane_fig), pn.Column(bokeh(self.act_fig), bokeh(self.bar_fig),
+                                                          sizing_mode="stretch_width")),
+            side_by_side(bokeh(self.write_fig), self.prose),
         ]
         return self.layout(prose, controls, figures)
 

@@ -21,6 +21,7 @@ from app.common import (
     fig,
     model_for,
     num,
+    side_by_side,
     strong,
     text_color,
     typed_text,
@@ -172,9 +173,10 @@ class RecallSection(Section):
         rf.rect(x="name", y="row", width=1, height=1, source=self.readout,
                 fill_color={"field": "value", "transform": self.read_mapper},
                 line_color=text_color(state), line_alpha=0.15)
-        rf.text(x="name", y="row", text="text", source=self.readout, text_align="center",
-                text_baseline="middle", text_color="#0f172a",
-                text_font_size="14pt" if state.presenter else "9pt")
+        numbers = rf.text(x="name", y="row", text="text", source=self.readout,
+                          text_align="center", text_baseline="middle", text_color="#0f172a",
+                          text_font_size="14pt" if state.presenter else "9pt")
+        numbers.glyph.tags = ["wfl-fit-cells"]  # left out while cells are too narrow (loader.js)
         rf.xaxis.major_label_orientation = 0.9
         rf.yaxis.group_label_orientation = "horizontal"
         rf.grid.grid_line_color = None
@@ -232,11 +234,13 @@ class RecallSection(Section):
             "MLP the last position holds both names; after it, it also points at a sport."
         )
         # On a projector the type is large: each chart gets the full width, so
-        # titles, neuron labels and axis labels fit.
-        pair = pn.Column if self.state.presenter else pn.Row
+        # titles, neuron labels and axis labels fit. Elsewhere they share a
+        # line if the neuron labels (up to about 250 px) leave room for bars.
+        charts = (bokeh(self.neuron_fig), bokeh(self.sport_fig))
         figures = [
             self.answer,
-            pair(bokeh(self.neuron_fig), bokeh(self.sport_fig), sizing_mode="stretch_width"),
+            pn.Column(*charts, sizing_mode="stretch_width") if self.state.presenter
+            else side_by_side(*charts, basis=400),
             bokeh(self.readout_fig),
         ]
         return self.layout(prose, [self.name_input], figures)

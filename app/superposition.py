@@ -22,6 +22,7 @@ from app.common import (
     BAD,
     FIRE,
     QUIET,
+    WRAP,
     LiveText,
     Loop,
     Section,
@@ -30,6 +31,7 @@ from app.common import (
     legend_style,
     num,
     prose_css,
+    side_by_side,
     strong,
 )
 from app.state import AppState
@@ -246,8 +248,8 @@ class SuperpositionSection(Section):
             "the right plot is the 80–100° window the lesson showed."
         )
         controls = [pn.Row(self.n, self.d, sizing_mode="stretch_width"),
-                    pn.Row(self.pack, self.stop, self.reset)]
+                    pn.Row(self.pack, self.stop, self.reset, styles=WRAP)]
         return self.layout(prose, controls, [
             self.status,
-            pn.Row(bokeh(self.full_fig), bokeh(self.window_fig), sizing_mode="stretch_width"),
+            side_by_side(bokeh(self.full_fig), bokeh(self.window_fig)),
             self.reference_text, bokeh(self.ref_fig)])

@@ -17,6 +17,7 @@
   hideEmptyOverlays();
   mainGlyphOnly();
   cacheAxes();
+  fitCellText();
   const statusEl = document.getElementById("wfl-status");
   const config = window.wflBoot.config;
   const STAGES = { runtime: 1, numpy: 2, app: 3 };
@@ -570,6 +571,29 @@
       return paint.call(this, ctx);
     };
     wfl.hidOverlays = true;
+  }
+
+  // Numbers written in the cells of a heatmap (a text glyph tagged
+  // "wfl-fit-cells" in Python, on a categorical x axis) are left out while
+  // a cell is narrower than the widest number: on a phone they ran together
+  // into one unreadable line. The colours still carry the values, and the
+  // numbers come back when the cells are wide enough (a wider screen, a
+  // rotated phone). The view's wflCellsFit says which it did (tests).
+  function fitCellText() {
+    const proto = bokehProto("models/glyphs/text", "TextView");
+    if (!proto || typeof proto._paint !== "function") return;
+    const paint = proto._paint;
+    proto._paint = function (ctx, indices, data) {
+      if (this.model.tags.includes("wfl-fit-cells")) {
+        const xs = this.renderer.xscale;
+        const cell = Math.abs(xs.compute(1) - xs.compute(0));
+        let widest = 0;
+        for (const i of indices) widest = Math.max(widest, this.swidth[i] || 0);
+        this.wflCellsFit = widest + 4 <= cell;
+        if (!this.wflCellsFit) return;
+      }
+      paint.call(this, ctx, indices, data);
+    };
   }
 
   // Every glyph renderer keeps four spare views of its glyph besides the

@@ -558,9 +558,10 @@ def test_presenter_page_fits_the_screen_width(watched) -> None:
     assert all(px < 16 for px in w.page.evaluate(HEADER_SIZES_JS))
 
 
-HEATMAP_CELLS_JS = """() => {
-  // Section 1's heatmap: the width of one cell on screen, and of the widest
-  // number written in a cell, in the glyph's own font.
+HEATMAP_CELLS_JS = """(scroll) => {
+  // Section 1's heatmap: the width of one cell on screen, the widest number
+  // written in a cell in the glyph's own font, and whether the last paint
+  // drew the numbers (build/web/loader.js, fitCellText).
   const find = (views) => {
     for (const v of views) {
       const title = v.model && v.model.title ? String(v.model.title.text) : "";
@@ -571,39 +572,62 @@ HEATMAP_CELLS_JS = """() => {
     return null;
   };
   const fig = find(Bokeh.index.roots || []);
+  if (scroll) fig.el.scrollIntoView();
   const text = [...fig.renderer_views.values()]
     .find((r) => r.glyph && r.glyph.model.type === "Text");
   const ctx = document.createElement("canvas").getContext("2d");
   text.glyph.visuals.text.set_vectorize(ctx, 0);
   const labels = text.model.data_source.data.text.filter((t) => t);
   return {cell: fig.frame.bbox.width / fig.model.x_range.factors.length, font: ctx.font,
-          widest: Math.max(...labels.map((t) => ctx.measureText(t).width)), count: labels.length};
+          widest: Math.max(...labels.map((t) => ctx.measureText(t).width)),
+          count: labels.length, drawn: text.glyph.wflCellsFit};
 }"""
 
 
 @pytest.mark.parametrize(("query", "width"), [
-    ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700)])
+    ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700), ("", 420)])
 def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
-    """The page fits a 1024px projector (presenter mode too) and a 700px
-    column (an iframe in a post, half a laptop screen) without scrolling
-    sideways. Section 8's six 170px boxes, given to Panel as widths, made
-    every enclosing layout at least 1020px wide; the boxes still wrap onto
-    as many lines as fit. Section 2's neuron menu, nonlinearity buttons and
-    reset button wrap too (the reset button was cut off in a 700px embed)."""
+    """The page fits a 1024px projector (presenter mode too), a 700px
+    column (an iframe in a post, half a laptop screen) and a 420px phone
+    without scrolling sideways. Section 8's six 170px boxes, given to Panel
+    as widths, made every enclosing layout at least 1020px wide; the boxes
+    still wrap onto as many lines as fit. Section 2's neuron menu,
+    nonlinearity buttons and reset button wrap too (the reset button was cut
+    off in a 700px embed), and so do section 6's method buttons and section
+    7's (they ran 100px off a phone's screen). Figures side by side on a
+    wide screen are stacked on a phone, each at full width."""
     w = watched
     w.page.set_viewport_size({"width": width, "height": 768})
     w.page.goto(w.base + query)
     w.wait_live()
+    # Every section laid out: one skipped far from the screen adds no width.
+    w.page.evaluate("() => window.wfl.skipOffScreen && window.wfl.skipOffScreen(false)")
+    time.sleep(0.3)
     scroll, client = w.page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll <= client, f"the page is {scroll}px wide on a {client}px screen"
+    plane = w.page.evaluate(FIGURE_BOX_JS, "Where the neuron fires")["box"]
+    curve = w.page.evaluate(FIGURE_BOX_JS, "The nonlinearity")["box"]
+    if width < 600:
+        assert plane["y"] + plane["height"] <= curve["y"] + 1, (plane, curve)
+        assert plane["width"] > 0.8 * width and curve["width"] > 0.8 * width, (plane, curve)
+    else:
+        assert curve["x"] >= plane["x"] + plane["width"] - 1, (plane, curve)
     if "show=" in query:
         return
     # The heatmap's numbers fit their cells ("1.01.0" ran together at
-    # presenter size on a 1024px projector when both stages sat side by side).
-    cells = w.page.evaluate(HEATMAP_CELLS_JS)
+    # presenter size on a 1024px projector when both stages sat side by
+    # side); on a phone, where no number fits, they are left out.
+    w.page.evaluate(HEATMAP_CELLS_JS, True)
+    w.wait_for("return (" + HEATMAP_CELLS_JS + ")(false).drawn !== undefined")
+    cells = w.page.evaluate(HEATMAP_CELLS_JS, False)
     assert cells["count"] >= 5
-    assert cells["widest"] + 6 <= cells["cell"], cells
+    if width >= 700:
+        assert cells["widest"] + 6 <= cells["cell"], cells
+        assert cells["drawn"] is True, cells
+    else:
+        assert cells["widest"] + 4 > cells["cell"], cells
+        assert cells["drawn"] is False, cells
     boxes = w.page.locator(".wfl-params input.bk-input")
     assert boxes.count() == 6
     tops = {round(boxes.nth(i).bounding_box()["y"]) for i in range(6)}

@@ -141,6 +141,13 @@ def hold_after_redraw() -> None:
         _after_redraw = {}
 
 
+def drop_after_redraw() -> None:
+    """Forget (and stop collecting) what `after_redraw` held: a foreseen
+    step (app.worker_link) is undone before anything waits on it."""
+    global _after_redraw
+    _after_redraw = None
+
+
 def run_after_redraw() -> None:
     """Run (and stop collecting) what `after_redraw` held, in order."""
     global _after_redraw

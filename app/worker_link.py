@@ -20,16 +20,20 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import param
 from bokeh.core.serialization import Buffer, Deserializer, Serializer
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, ModelChangedEvent
 from bokeh.model import Model
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Slider
 
 # send(JSON text, buffers by id, later): `later` marks a patch the page may
 # apply after its next frame (nothing on it is drawn: the address bar).
 Send = Callable[[str, dict[str, bytes], bool], None]
+# foresee(JSON text, buffers by id, slider model id, value): the patch one
+# key press on that slider would bring, worked out ahead (Link.foresee).
+Foresee = Callable[[str, dict[str, bytes], str, float], None]
 
 
 # -- Panel, tuned for a page with one reader -------------------------------------------
@@ -276,10 +280,17 @@ class Link:
     `check=True` (the tests' `wflCheckPatches`) also encodes every patch the
     way Panel and Bokeh do and raises if the JSON differs."""
 
-    def __init__(self, doc: Document, send: Send, check: bool = False) -> None:
-        self.doc, self.send, self.check = doc, send, check
+    def __init__(self, doc: Document, send: Send, check: bool = False,
+                 foresee: Foresee | None = None) -> None:
+        self.doc, self.send, self.check, self.foresee_to = doc, send, check, foresee
         self.pending: list[DocumentPatchedEvent] = []
         self.batching = False
+        # Foresight (see `foresee`): the slider the last patch moved, the
+        # values still to work out, and the patches worked out, by value.
+        self.slider: Slider | None = None
+        self.to_foresee: list[float] = []
+        self.foreseen: dict[float, str] = {}
+        self.expect: str | None = None  # the page already applied this patch
         doc.on_change(self.on_change)
 
     def on_change(self, event: DocumentPatchedEvent) -> None:
@@ -302,6 +313,7 @@ class Link:
 
     def flush(self, later: bool = False) -> None:
         events, self.pending = self.pending, []
+        expect, self.expect = self.expect, None
         if not events:
             return
         if self.check:
@@ -309,23 +321,89 @@ class Link:
         text, buffers = encode_patch(self.doc, events)
         if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
             raise RuntimeError("patch encoding differs from Bokeh's")
+        if expect is not None and comparable(text, buffers) == expect:
+            return  # the page applied this very patch when the key was pressed
         self.send(text, buffers, later)
 
-    def apply(self, patch: Any) -> None:
+    def apply(self, patch: Any, foreseen: float | None = None) -> None:
         """Apply one patch from the page (a `panel.io.pyodide` Serialized
         or a plain dict) and send everything it redrew as one patch; then do
         what waited for that (`app.common.after_redraw`: the URL) and send
         its changes as a patch marked `later`. Writing the address bar cost
-        the page about a millisecond of each step, before the plots."""
+        the page about a millisecond of each step, before the plots.
+
+        `foreseen`: the page applied the patch `foresee` worked out for this
+        slider value when the key was pressed; if this step's patch is the
+        same, it is not sent again."""
         from app.common import hold_after_redraw, run_after_redraw
 
+        self.expect = self.foreseen.get(foreseen) if foreseen is not None else None
+        self.foreseen, self.to_foresee = {}, []
         hold_after_redraw()
         try:
             with self.batch(), one_event_per_widget(), deserializing_from(self.doc):
                 self.doc.apply_json_patch(patch, setter="js")
         finally:
+            self.expect = None
             with self.batch(later=True):
                 run_after_redraw()
+        self.slider = moved_slider(self.doc, patch)
+        if self.slider is not None and self.foresee_to is not None:
+            self.to_foresee = neighbours(self.slider)
+
+    # -- foresight ----------------------------------------------------------------------
+    def foresee(self) -> bool:
+        """Work out the patch of one more key press on the slider the last
+        patch moved (a step either way), send it to the page with
+        `foresee_to`, and undo it here. Returns whether more are left.
+
+        A slider step waits for the worker (Panel, the sections, toycore:
+        about 20 ms in Pyodide) and then for the next frame; worked out
+        while the reader is still looking, the page applies a foreseen
+        step's patch in the key press's own task. The page still sends
+        the step, Python still makes it, and the same patch is not sent
+        twice (`apply`'s `foreseen`); a step that was not foreseen goes
+        the usual way. The worker calls this between messages, one value
+        per task, so a change the reader makes is never kept waiting by
+        more than one of these."""
+        if not self.to_foresee or self.slider is None or self.foresee_to is None:
+            return False
+        slider, value = self.slider, self.to_foresee.pop(0)
+        here = {"value": slider.value, "value_throttled": slider.value_throttled}
+        forward = slider_patch(slider, {"value": value, "value_throttled": value})
+        try:
+            result = self._capture(forward, keep=True)
+        finally:
+            self._capture(slider_patch(slider, here), keep=False)
+        if result is not None:
+            text, buffers = result
+            self.foreseen[value] = comparable(text, buffers)
+            self.foresee_to(text, buffers, slider.id, value)
+        return bool(self.to_foresee)
+
+    def _capture(self, patch: dict, keep: bool) -> tuple[str, dict[str, bytes]] | None:
+        """Apply a patch from the page here and return the patch it would
+        send, without sending it, and without recording that the page has
+        any new model (None if the change made one: such a step is not
+        foreseen)."""
+        from app.common import drop_after_redraw, hold_after_redraw
+
+        hold_after_redraw()
+        self.batching = True
+        try:
+            with one_event_per_widget(), deserializing_from(self.doc):
+                self.doc.apply_json_patch(patch, setter="js")
+            events, self.pending = self.pending, []
+        finally:
+            self.batching = False
+            self.pending = []
+            drop_after_redraw()
+        if not keep or not events or self.doc.models._new_models:
+            return None
+        serializer = LazySerializer(self.doc)
+        encoded = {"events": serializer.encode(events)}
+        buffers = {b.id: b.to_bytes() for b in serializer.buffers}
+        return json.dumps(encoded, separators=(",", ":"), default=_buffer_ref), buffers
 
     def resync(self) -> None:
         """Send every data source's data: the page kept its prerendered
@@ -335,3 +413,43 @@ class Link:
                 if isinstance(model, ColumnDataSource):
                     self.doc.callbacks.trigger_on_change(
                         ModelChangedEvent(self.doc, model, "data", model.data))
+
+
+def moved_slider(doc: Document, patch: Any) -> Slider | None:
+    """The slider a patch from the page moved, if moving one slider's
+    value is all it did (a key press or a drag step)."""
+    content = getattr(patch, "content", patch)  # panel.io.pyodide's Serialized, or a dict
+    events = content.get("events", []) if isinstance(content, dict) else []
+    ids = {e.get("model", {}).get("id") for e in events if e.get("kind") == "ModelChanged"}
+    attrs = {e.get("attr") for e in events}
+    if len(events) == 0 or len(ids) != 1 or not attrs <= {"value", "value_throttled"} \
+            or any(e.get("kind") != "ModelChanged" for e in events):
+        return None
+    model = doc.get_model_by_id(ids.pop())
+    if not isinstance(model, Slider) or isinstance(model.value, bool):
+        return None
+    return model if isinstance(model.value, (int, float)) else None
+
+
+def neighbours(slider: Slider) -> list[float]:
+    """The values one key press away (the arrow keys step by `step`), in
+    range, as the page's slider rounds them (to the step's decimals)."""
+    step = float(slider.step)
+    if not step > 0:
+        return []
+    decimals = max(0, -int(np.floor(np.log10(step)))) + 2 if step < 1 else 2
+    out = []
+    for sign in (1, -1):
+        value = round(float(slider.value) + sign * step, decimals)
+        if slider.start - 1e-9 <= value <= slider.end + 1e-9:
+            out.append(int(value) if isinstance(slider.value, int) and value.is_integer()
+                       else value)
+    return out
+
+
+def slider_patch(slider: Slider, attrs: dict[str, Any]) -> dict:
+    """A patch as the page sends it when the reader moves this slider."""
+    ref = {"id": slider.id}
+    return {"events": [{"kind": "ModelChanged", "model": ref, "attr": k, "new": v}
+                       for k, v in attrs.items()]}
+

@@ -56,15 +56,15 @@ class Sent:
         self.later.append(later)
 
 
-def linked(obj: pn.viewable.Viewable, *extra: object,
-           check: bool = True) -> tuple[Document, object, Sent, wl.Link]:
+def linked(obj: pn.viewable.Viewable, *extra: object, check: bool = True,
+           foresee: wl.Foresee | None = None) -> tuple[Document, object, Sent, wl.Link]:
     doc = Document()
     root = obj.get_root(doc)
     doc.add_root(root)
     for model in extra:
         doc.add_root(model)
     sent = Sent()
-    link = wl.Link(doc, sent, check=check)
+    link = wl.Link(doc, sent, check=check, foresee=foresee)
     doc.models.flush_synced()  # the page has the document already
     return doc, root, sent, link
 
@@ -323,3 +323,144 @@ def test_patches_in_find_models_in_the_documents_own_index(tuned: None) -> None:
         wl.DocDeserializer.__init__ = init
     import bokeh.document.document as module
     assert module.Deserializer is wl.Deserializer  # Bokeh's own again
+
+
+# -- foresight -------------------------------------------------------------------------------
+class Foreseen:
+    def __init__(self) -> None:
+        self.steps: list[tuple[float, dict, dict[str, bytes], str]] = []
+
+    def __call__(self, text: str, buffers: dict[str, bytes], model: str, value: float) -> None:
+        self.steps.append((value, json.loads(text), buffers, model))
+
+
+def foresee_all(link: wl.Link) -> int:
+    n = 0
+    while True:
+        n += 1
+        if not link.foresee():
+            return n
+
+
+def test_foresight_works_out_both_neighbours_and_undoes_them(tuned: None) -> None:
+    """After a slider step, `foresee` works out the patch of one more step
+    either way, the value the page will send (the step's decimals), and
+    leaves the document, the widget and what waits for the redraw as they
+    were; nothing is sent the usual way meanwhile."""
+    from app.common import after_redraw
+
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
+    src = ColumnDataSource({"x": [0.5], "label": ["0.5"]})
+    urls: list[float] = []
+
+    def moved(event: param.parameterized.Event) -> None:
+        src.data.update({"x": [event.new * 2], "label": [f"{event.new:.1f}"]})
+        after_redraw("url", lambda: urls.append(event.new))
+
+    slider.param.watch(moved, "value")
+    seen = Foreseen()
+    doc, root, sent, link = linked(slider, src, foresee=seen)
+    link.apply(slider_step(root.id, 0.6))
+    assert urls == [0.6] and len(sent.patches) == 1
+    before = (dict(src.data), slider.value, root.value, root.value_throttled)
+    assert foresee_all(link) == 2
+    assert [v for v, *_ in seen.steps] == [0.7, 0.5]  # not 0.7000000000000001
+    for value, patch, _, model in seen.steps:
+        assert model == root.id
+        [event] = patch["events"]
+        assert event["model"]["id"] == src.id and event["kind"] == "ColumnDataChanged"
+        assert repr(value * 2) in json.dumps(patch) and f'"{value:.1f}"' in json.dumps(patch)
+    assert (dict(src.data), slider.value, root.value, root.value_throttled) == before
+    assert urls == [0.6] and len(sent.patches) == 1  # nothing sent, no URL written
+    assert link.foresee() is False  # done until the next step
+
+
+def test_a_foreseen_step_is_not_sent_twice(tuned: None) -> None:
+    """The page applied the foreseen patch when the key was pressed: Python
+    makes the step and sends the address bar, not the same patch again. A
+    step to a value not foreseen, or with a patch that came out different,
+    is sent as usual."""
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
+    src = ColumnDataSource({"x": [0.5]})
+    slider.param.watch(lambda e: src.data.update({"x": [e.new * 2]}), "value")
+    seen = Foreseen()
+    doc, root, sent, link = linked(slider, src, foresee=seen)
+    link.apply(slider_step(root.id, 0.6))
+    foresee_all(link)
+    sent.patches.clear()
+    link.apply(slider_step(root.id, 0.7), foreseen=0.7)
+    assert sent.patches == [] and src.data["x"] == [1.4] and slider.value == 0.7
+    foresee_all(link)
+    assert [v for v, *_ in seen.steps[-2:]] == [0.8, 0.6]
+    link.apply(slider_step(root.id, 0.9), foreseen=0.9)  # never worked out
+    [(patch, _)] = sent.patches
+    assert patch["events"][0]["model"]["id"] == src.id and src.data["x"] == [1.8]
+    foresee_all(link)
+    link.foreseen[1.0] = "something else"  # as if the document had moved since
+    link.apply(slider_step(root.id, 1.0), foreseen=1.0)
+    assert len(sent.patches) == 2 and src.data["x"] == [2.0]
+    assert link.to_foresee == [0.9]  # the end of the range has one neighbour
+
+
+def test_only_a_slider_step_is_foreseen(tuned: None) -> None:
+    """A patch that does more than move one slider's value, or moves
+    something else, leaves nothing to foresee."""
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
+    text = pn.widgets.TextInput(value="a")
+    doc, root, sent, link = linked(pn.Column(slider, text), foresee=Foreseen())
+    s_model, t_model = (m for m in root.children)
+    link.apply({"events": [{"kind": "ModelChanged", "model": {"id": t_model.id},
+                            "attr": "value", "new": "b"}]})
+    assert link.to_foresee == [] and link.foresee() is False
+    both = slider_step(s_model.id, 0.6)
+    both["events"].append({"kind": "ModelChanged", "model": {"id": t_model.id},
+                           "attr": "value", "new": "c"})
+    link.apply(both)
+    assert link.to_foresee == []
+    link.apply(slider_step(s_model.id, 0.7))
+    assert link.to_foresee == [0.8, 0.6]
+    link.foresee_to = None
+    assert link.foresee() is False  # no page to send it to
+
+
+def test_foresight_of_the_app_is_the_step_itself(tuned: None) -> None:
+    """On the explorable (sections 1 and 2 on screen): the patch foreseen
+    for a bias value is the patch the step to that value sends, buffers and
+    all, and working it out leaves every data source and the state as they
+    were."""
+    from panel.io.state import set_curdoc
+
+    from app.main import build_app
+    from app.state import AppState
+
+    doc = Document()
+    with set_curdoc(doc):
+        page = build_app("")
+        root = page.get_root(doc)
+        doc.add_root(root)
+        sent, seen = Sent(), Foreseen()
+        link = wl.Link(doc, sent, foresee=seen)
+        doc.models.flush_synced()
+        for key, section in page.wfl_sections.items():
+            section.set_on_screen(key in ("recall", "neuron"))
+        bias = page.wfl_sections["neuron"].bias
+        model = bias._models[root.ref["id"]][0]
+        link.apply(slider_step(model.id, -0.95))
+        sources = {m.id: m for m in doc.models if isinstance(m, ColumnDataSource)}
+        data_before = {k: json.dumps(dict(m.data), default=repr) for k, m in sources.items()}
+        state: AppState = page.wfl_state
+        state_before = state.param.values()
+        foresee_all(link)
+        assert {m.id: json.dumps(dict(m.data), default=repr)
+                for m in sources.values()} == data_before
+        assert state.param.values() == state_before and bias.value == -0.95
+        foreseen = {v: wl.comparable(json.dumps(p), b) for v, p, b, _ in seen.steps}
+        assert set(foreseen) == {-0.9, -1.0}
+        sent.patches.clear()
+        sent.later.clear()
+        link.apply(slider_step(model.id, -0.9))  # the page did not apply it
+        drawn = [(p, b) for (p, b), later in zip(sent.patches, sent.later, strict=True)
+                 if not later]
+        [(patch, buffers)] = drawn
+        assert wl.comparable(json.dumps(patch), buffers) == foreseen[-0.9]
+        assert any(e["kind"].startswith("Column") for e in patch["events"])

@@ -176,11 +176,53 @@
   function flushChanges() {
     flushQueued = false;
     if (worker.busy || !worker.queue.length) return;
+    // A slider step Python foresaw: its patch is applied now, in the key
+    // press's own task, and the step still goes to Python, which sends the
+    // patch again only if it came out different.
+    const hit = foreseenStep(worker.queue);
+    foresight.length = 0; // worked out for what the page showed until now
+    if (hit) {
+      // The slider's own arithmetic leaves float noise (-0.9499999999999997
+      // for -0.95); Python worked out the step for the value it foresaw, so
+      // it is sent that value, and its numbers agree to the last bit.
+      for (const e of worker.queue) e.value = hit.value;
+      applyPatch(hit);
+      wfl.foreseenSteps += 1;
+    }
     const patch = worker.jsdoc.create_json_patch(worker.queue);
     worker.queue = [];
     worker.busy = wfl.busy = true;
+    wfl.foreseeing = true;
     wfl.patchesSent += 1;
-    worker.postMessage({ type: "patch", patch: patch });
+    worker.postMessage({ type: "patch", patch: patch, foreseen: hit ? hit.value : null });
+  }
+
+  // After each step Python works out the patches of one more key press on
+  // that slider, either way (app/worker_link.py, Link.foresee), tagged with
+  // how many of the page's patches it had applied: one that comes after
+  // the page sent another change no longer fits and is dropped.
+  const foresight = [];
+  wfl.foreseenSteps = 0;
+  wfl.foreseeing = false;
+  wfl.foresight = foresight;
+
+  // window.wflNoForesight (benchmarks, traces) sends every step the usual way.
+  function keepForesight(msg) {
+    if (window.wflNoForesight) return;
+    if (msg.seq === wfl.patchesSent && !worker.busy && !worker.queue.length) foresight.push(msg);
+  }
+
+  // The foreseen patch for these queued changes, if they are one slider's
+  // value moved to a value Python foresaw.
+  function foreseenStep(queue) {
+    if (!foresight.length) return null;
+    const first = queue[0];
+    if (!first || !first.model || !queue.every((e) => e.model === first.model
+        && (e.attr === "value" || e.attr === "value_throttled"))) return null;
+    const value = queue[queue.length - 1].value;
+    if (typeof value !== "number") return null;
+    return foresight.find((f) => f.model === first.model.id
+      && Math.abs(f.value - value) <= 1e-9 * Math.max(1, Math.abs(value))) || null;
   }
 
   // For the default link the worker tells whether its document is the one
@@ -863,7 +905,12 @@
       } else {
         wfl.idleAt = performance.now();
       }
+    } else if (msg.type === "foresight") {
+      keepForesight(msg);
+    } else if (msg.type === "foresaw") {
+      wfl.foreseeing = false;
     } else if (msg.type === "patch") {
+      if (!msg.later) foresight.length = 0; // Python changed what the page shows
       if (msg.later) {
         wfl.addressPatches += 1;
         // Only the address bar (Python's Location): after the frame that

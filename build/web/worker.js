@@ -29,6 +29,18 @@ function sendPatch(text, buffers, later) {
   post({ type: "patch", patch: text, buffers: map, later: Boolean(later) }, [...map.values()]);
 }
 
+// A foreseen slider step (app/worker_link.py, Link.foresee): the patch one
+// more key press would bring, tagged with how many of the page's patches
+// this worker had applied, so the page can tell it still fits what it shows.
+let applied = 0;
+function sendForesight(text, buffers, model, value) {
+  const map = new Map();
+  for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer);
+  buffers.destroy();
+  post({ type: "foresight", seq: applied, model, value, patch: text, buffers: map },
+       [...map.values()]);
+}
+
 let pyodide = null;
 
 async function boot({ base, search, packages, prerender, verify, checkPatches, channel }) {
@@ -47,6 +59,7 @@ async function boot({ base, search, packages, prerender, verify, checkPatches, c
   stage("app", "Loading Panel, Bokeh and the toy model…");
   await pyodide.loadPackage(packages.filter((p) => p !== "numpy"), quiet);
   pyodide.globals.set("wfl_send", sendPatch);
+  pyodide.globals.set("wfl_foresee", sendForesight);
   pyodide.globals.set("wfl_search", search);
   const mark = (name) => post({ type: "mark", name, t: performance.now() - t0 });
   mark("packages");
@@ -117,15 +130,36 @@ function postRender(doc, keep, t0) {
 // Looked up once when the page links, then called directly for every patch:
 // no Python source to compile on the slider path.
 let applyFn = null;
+let foreseeFn = null;
 
-function applyPatch(patch) {
+function applyPatch(patch, foreseen) {
   if (applyFn === null) {
     applyFn = pyodide.runPython(`
 from panel.io.pyodide import _convert_json_patch
-lambda patch: wfl_link.apply(_convert_json_patch(patch))
+lambda patch, foreseen: wfl_link.apply(_convert_json_patch(patch), foreseen)
 `);
+    foreseeFn = pyodide.runPython("wfl_link.foresee");
   }
-  applyFn(patch);
+  applyFn(patch, foreseen === undefined ? null : foreseen);
+}
+
+// Foresight runs one value per task after a step, and only while no
+// message waits: a change the reader makes comes first.
+let foresightTimer = null;
+function foreseeSoon() {
+  if (foresightTimer === null) foresightTimer = setTimeout(foreseeNext, 0);
+}
+function foreseeNext() {
+  foresightTimer = null;
+  if (waiting.length || draining || foreseeFn === null) return;
+  let more = false;
+  try {
+    more = foreseeFn();
+  } catch (e) {
+    report(e && e.message ? e.message : e);
+  }
+  if (more) foreseeSoon();
+  else post({ type: "foresaw" });
 }
 
 // One message at a time, in the order the page sent them. Python awaits
@@ -156,11 +190,13 @@ async function drain() {
 
 function handlePatch(msg) {
   try {
-    applyPatch(msg.patch);
+    applyPatch(msg.patch, msg.foreseen);
   } catch (e) {
     report(e && e.message ? e.message : e);
   }
+  applied += 1;
   post({ type: "idle" });
+  foreseeSoon();
 }
 
 async function handle(msg) {
@@ -175,7 +211,7 @@ async function handle(msg) {
 import functools
 from bokeh.events import DocumentReady
 from panel.io.state import state
-wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches)
+wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)
 state.curdoc.unhold()
 state.curdoc.on_event("document_ready", functools.partial(state._schedule_on_load, state.curdoc))
 state.curdoc.callbacks.trigger_event(DocumentReady())

@@ -318,6 +318,9 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
     w = watched
     w.page.goto(w.base + "?show=recall,neuron,embedding")
     w.wait_live()
+    # The Python way for every step (a foreseen step brings no patch back:
+    # see test_a_foreseen_slider_step_is_applied_in_the_key_press_task).
+    w.page.evaluate("() => { window.wflNoForesight = true; }")
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")  # count from after the on-screen report
     counts = """() => [window.wfl.patchesSent, window.wfl.patchesReceived,
@@ -363,6 +366,96 @@ def test_one_slider_step_is_one_patch_back(watched) -> None:
         assert not url_data and painted, times
         step_frame = [at for at, frame in painted if frame == painted[0][1]]
         assert url_at > max(step_frame), times
+
+
+FORESIGHT_HOOKS_JS = """() => {
+  // For each key press: whether the step's data patch was applied within
+  // the key's own task (before a timer set from its keydown ran).
+  const t = (window.__keys = []);
+  window.addEventListener("keydown", () => {
+    const rec = { patchInTask: false, taskOver: false };
+    t.push(rec);
+    setTimeout(() => { rec.taskOver = true; }, 0);
+  }, true);
+  const doc = window.wfl.doc, apply = doc.apply_json_patch.bind(doc);
+  doc.apply_json_patch = (patch, buffers) => {
+    const rec = t[t.length - 1];
+    if (rec && !rec.taskOver && (patch.events || []).some((e) => e.kind.startsWith("Column"))) {
+      rec.patchInTask = true;
+    }
+    return apply(patch, buffers);
+  };
+}"""
+
+FORESIGHT_STATE_JS = """() => ({hits: wfl.foreseenSteps, received: wfl.patchesReceived,
+  values: wfl.foresight.map((f) => f.value).sort((a, b) => a - b),
+  keys: window.__keys, search: location.search})"""
+
+
+def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> None:
+    """After a slider step Python works out one more step either way and
+    the page keeps those patches (app/worker_link.py, Link.foresee). A key
+    press that lands on one is drawn from it within the key's own task;
+    Python still makes the step (the URL follows) and does not send the same
+    patch again; the plots hold what toycore gives for that bias. A press
+    Python did not foresee (PageUp, five steps), or one after another
+    control changed the state, goes the usual way and is right too."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    w.page.evaluate(FORESIGHT_HOOKS_JS)
+    model = tc.ToyModel.default()
+
+    def settle() -> dict:
+        w.wait_for("return !window.wfl.busy && window.wfl.foreseeing === false")
+        time.sleep(0.2)
+        return w.page.evaluate(FORESIGHT_STATE_JS)
+
+    def shows(bias: float, activation: str = "relu") -> None:
+        act = tc.model.ACTIVATION_FNS[activation]
+        got = w.source("pre")
+        for name, pre, post in zip(got["name"], got["pre"], got["post"], strict=True):
+            run = model.with_(activation=activation).set_neuron(0, bias=bias).run(name)
+            want = float(run.cache["mlp.hook_pre"][-1][0])
+            assert pre == pytest.approx(want, abs=1e-9), (name, bias)
+            assert post == pytest.approx(float(act(want)), abs=1e-9), (name, bias)
+        # Independent of toycore: the full name scores 2 + bias.
+        assert dict(zip(got["name"], got["pre"], strict=True))["Michael Jordan"] == \
+            pytest.approx(2 + bias)
+
+    handle.press("ArrowRight")  # nothing foreseen yet: the Python way
+    first = settle()
+    assert first["hits"] == 0 and not first["keys"][-1]["patchInTask"]
+    assert first["values"] == pytest.approx([-1.0, -0.9])
+    shows(-0.95)
+    handle.press("ArrowLeft")  # foreseen
+    back = settle()
+    assert back["hits"] == 1 and back["keys"][-1]["patchInTask"], back
+    assert back["received"] == first["received"], "the foreseen patch came back again"
+    assert "bias" not in back["search"]  # Python made the step: -1 is the default
+    shows(-1.0)
+    assert back["values"] == pytest.approx([-1.05, -0.95])
+    handle.press("PageUp")  # five steps: not foreseen
+    up = settle()
+    assert up["hits"] == 1 and not up["keys"][-1]["patchInTask"]
+    assert up["received"] == back["received"] + 1
+    bias = float(re.search(r"bias=(-?[0-9.]+)", up["search"]).group(1))
+    assert bias > -0.95
+    shows(bias)
+    # Another control moves the state: what was foreseen no longer fits.
+    w.page.get_by_role("button", name="GELU", exact=True).click()
+    w.wait_for("return /activation=gelu/.test(location.search)")
+    assert settle()["values"] == []
+    handle.focus()
+    handle.press("ArrowRight")
+    after = settle()
+    assert after["hits"] == 1 and not after["keys"][-1]["patchInTask"]
+    shows(round(bias + 0.05, 2), "gelu")
+    handle.press("ArrowRight")  # and foresight picks up again
+    assert settle()["hits"] == 2
+    shows(round(bias + 0.1, 2), "gelu")
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

@@ -314,6 +314,7 @@ STEP_DONE_JS = """([keys, sent, timeoutMs]) => new Promise((resolve, reject) => 
   const check = () => {
     const b = window.__bench, w = window.wfl;
     if (b.keys.length > keys && w.patchesSent > sent && w.busy === false
+        && w.foreseeing !== true
         && b.patches.every((p) => !p.data || p.drawn !== undefined)) return resolve(true);
     if (performance.now() - t0 > timeoutMs) return reject(new Error("slider step timed out"));
     setTimeout(check, 5);
@@ -376,16 +377,20 @@ def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
 
         # The neuron section alone (an embed), then the whole page a reader
         # opens, where the same slider moves figures in five sections.
-        page.goto(url + "?show=neuron")
-        wait_live(page)
-        time.sleep(0.5)
-        steps_out = slider_steps(page, steps)
-        page.goto(url)
-        wait_live(page)
-        time.sleep(0.5)
-        steps_full = slider_steps(page, steps)
-        return {"cold": cold, "warm": warm, "slider": steps_out, "slider_full": steps_full,
-                "offsite": offsite}
+        # Each twice: as a reader gets them (each press a step Python
+        # foresaw), and with foresight off (window.wflNoForesight), i.e. a
+        # value Python did not work out ahead, as a drag's or a typed URL's.
+        out: dict = {"cold": cold, "warm": warm, "offsite": offsite}
+        for key, query in (("slider", "?show=neuron"), ("slider_full", "")):
+            for suffix, foresight in (("", True), ("_unforeseen", False)):
+                page.goto(url + query)
+                wait_live(page)
+                if not foresight:
+                    page.evaluate("() => { window.wflNoForesight = true; }")
+                time.sleep(0.5)
+                out[key + suffix] = slider_steps(page, steps)
+                out[key + suffix + "_foreseen"] = page.evaluate("() => window.wfl.foreseenSteps")
+        return out
 
 
 # -- report -----------------------------------------------------------------------------
@@ -471,6 +476,11 @@ def summarize(runs: list[dict]) -> dict:
         "offsite_requests": sorted({u for r in runs for u in r["site"]["offsite"]}),
         "latency_neuron": latency("slider"),
         "latency_full": latency("slider_full"),
+        "latency_neuron_unforeseen": latency("slider_unforeseen"),
+        "latency_full_unforeseen": latency("slider_full_unforeseen"),
+        "foreseen_steps": {key: sum(r["site"].get(key + "_foreseen", 0) for r in runs)
+                           for key in ("slider", "slider_full", "slider_unforeseen",
+                                       "slider_full_unforeseen")},
     }
 
 
@@ -513,8 +523,12 @@ def latency_rows(s: dict, t: dict) -> list[list[str]]:
     whole milliseconds showed 33.3 as "33 ms" next to a MISS."""
     ms = lambda x: "n/a" if x is None else f"{x:.1f} ms"  # noqa: E731
     rows = []
-    for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page")):
+    for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"),
+                      ("latency_neuron_unforeseen", "?show=neuron, not foreseen"),
+                      ("latency_full_unforeseen", "full page, not foreseen")):
         lat = s.get(key) or {}
+        if not lat.get("steps"):
+            continue
         for phase, what in (("all", "every plot's data applied"), ("drawn", "plots drawn")):
             got = (lat.get(phase) or {}).get("p95")
             rows.append([f"slider -> {what}, p95, {page} ({lat.get('steps', 0)} steps)", "",
@@ -541,11 +555,21 @@ def detail_rows(s: dict) -> list[list[str]]:
         *[[f"slider ({page}) -> {what} p50 / p95 / max",
            " / ".join(f"{v:.0f}" for v in (s[key][phase]["p50"], s[key][phase]["p95"],
                                               s[key][phase]["max"])) + " ms"]
-          for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"))
+          for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"),
+                            ("latency_neuron_unforeseen", "?show=neuron, not foreseen"),
+                            ("latency_full_unforeseen", "full page, not foreseen"))
           for phase, what in (("all", "every plot's data applied"),
                               ("wait", "data applied to the next frame's start"),
                               ("paint", "that frame's figure paints"), ("drawn", "drawn"))
           if s.get(key, {}).get(phase)],
+        *[[f"slider ({page}): steps the page answered from Python's foresight",
+           f"{s['foreseen_steps'][key]} of {s[lat]['steps']}"]
+          for key, lat, page in (
+              ("slider", "latency_neuron", "?show=neuron"),
+              ("slider_full", "latency_full", "full page"),
+              ("slider_unforeseen", "latency_neuron_unforeseen", "?show=neuron, not foreseen"),
+              ("slider_full_unforeseen", "latency_full_unforeseen", "full page, not foreseen"))
+          if s.get("foreseen_steps") and s.get(lat, {}).get("steps")],
         ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
         ["warm reload: responses 200 / 304 / bytes re-sent",
          f"{s['warm_responses_200']:.0f} / {s['warm_responses_304']:.0f} / "
@@ -650,6 +674,17 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "The frame callback that reads \"drawn\" is registered for patches with data only "
         "(until 2026-11-28 also for the address-bar patch that follows, which asked for a "
         "frame of its own; see the next point). Percentiles are over all steps of all runs.",
+        "- **Foreseen and not foreseen steps** (since 2026-11-29): after each slider step "
+        "Python works out the patches of one more key press either way and sends them to "
+        "the page (`app/worker_link.py`, `Link.foresee`); a press that lands on one of "
+        "those values has its patch applied by the page in the key press's own task, and "
+        "Python, which still makes the step, sends it again only if it came out "
+        "different. The main rows are the steps as a reader gets them (nearly all "
+        "foreseen; the detail table counts them); each step also waits until the worker "
+        "has finished its foresight (`wfl.foreseeing`), as a reader's next press comes "
+        "well after it (about 40 ms in Pyodide). The \"not foreseen\" rows are the same "
+        "presses with foresight off in the page (`window.wflNoForesight`): what a value "
+        "Python did not work out ahead costs, such as a drag's positions or PageUp.",
         "- **What \"drawn\" waits for besides Python**: the display's next frame after the "
         "data is applied (0 to 16.7 ms at 60 Hz) and that frame's paints, the two detail "
         "rows above. A key press also asks for a frame of its own (the slider's handle "

@@ -54,8 +54,8 @@ self.addEventListener("message", (e) => {
      "function sendPatch(text, buffers, later) {\n  self.wflMark(later ? 'send_later' : 'send');"),
     ("function handlePatch(msg) {", "function handlePatch(msg) {\n  self.wflMark('recv');"),
     ('  post({ type: "idle" });', '  self.wflMark("end");\n  post({ type: "idle" });'),
-    ("wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches)\n",
-     "wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches)\n"
+    ("wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)\n",
+     "wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)\n"
      "exec(wfl_instrument, globals())\n"),
 ]
 
@@ -178,6 +178,9 @@ def main() -> None:
                        lambda r: r.fulfill(body=worker, content_type="text/javascript"))
             page.goto(url + args.query)
             bb.wait_live(page)
+            # Every step the Python way: a step the page answers from
+            # Python's foresight (Link.foresee) has no stages to time.
+            page.evaluate("() => { window.wflNoForesight = true; }")
             time.sleep(0.5)
             page.evaluate(PAGE_HOOKS)
             steps = bb.slider_steps(page, args.steps)

@@ -416,13 +416,16 @@ class Link:
 
 
 def moved_slider(doc: Document, patch: Any) -> Slider | None:
-    """The slider a patch from the page moved, if moving one slider's
-    value is all it did (a key press or a drag step)."""
+    """The slider a key press moved, if that is all the patch from the page
+    did. A key press sets `value` and `value_throttled` together; a drag
+    sets only `value` until the mouse is let go, and is not foreseen: its
+    next position is anyone's guess, and the foresight would keep it
+    waiting."""
     content = getattr(patch, "content", patch)  # panel.io.pyodide's Serialized, or a dict
     events = content.get("events", []) if isinstance(content, dict) else []
     ids = {e.get("model", {}).get("id") for e in events if e.get("kind") == "ModelChanged"}
     attrs = {e.get("attr") for e in events}
-    if len(events) == 0 or len(ids) != 1 or not attrs <= {"value", "value_throttled"} \
+    if len(ids) != 1 or attrs != {"value", "value_throttled"} \
             or any(e.get("kind") != "ModelChanged" for e in events):
         return None
     model = doc.get_model_by_id(ids.pop())

@@ -403,8 +403,8 @@ def test_a_foreseen_step_is_not_sent_twice(tuned: None) -> None:
 
 
 def test_only_a_slider_step_is_foreseen(tuned: None) -> None:
-    """A patch that does more than move one slider's value, or moves
-    something else, leaves nothing to foresee."""
+    """A patch that does more than move one slider's value, moves
+    something else, or is a drag (`value` alone) leaves nothing to foresee."""
     slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
     text = pn.widgets.TextInput(value="a")
     doc, root, sent, link = linked(pn.Column(slider, text), foresee=Foreseen())
@@ -417,6 +417,10 @@ def test_only_a_slider_step_is_foreseen(tuned: None) -> None:
                            "attr": "value", "new": "c"})
     link.apply(both)
     assert link.to_foresee == []
+    drag = slider_step(s_model.id, 0.65)
+    drag["events"].pop()  # a drag moves `value` alone until the mouse is let go
+    link.apply(drag)
+    assert link.to_foresee == [] and slider.value == 0.65
     link.apply(slider_step(s_model.id, 0.7))
     assert link.to_foresee == [0.8, 0.6]
     link.foresee_to = None

@@ -93,6 +93,15 @@ def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     return out
 
 
+def readout_numbers(data: dict[str, list]) -> dict[str, list]:
+    """The cells that show a number (|value| >= 0.05), for the heatmap's
+    text glyph. Most cells are blank, and BokehJS laid out and drew a text
+    for every cell, blank or not, on every slider step: 2.9 ms a step of the
+    page's paints (a CPU profile of full-page steps)."""
+    keep = [i for i, text in enumerate(data["text"]) if text]
+    return {k: [data[k][i] for i in keep] for k in ("row", "name", "text")}
+
+
 def readout_height(run: tc.Run, presenter: bool) -> int:
     """Room for the axis labels plus a row per (position, stage); past 16
     rows they get thinner rather than the chart taller."""
@@ -138,6 +147,7 @@ class RecallSection(Section):
         self.neurons = ColumnDataSource(neuron_data(model, run))
         self.sports = ColumnDataSource(sport_data(model, run))
         self.readout = ColumnDataSource(readout_data(model, run))
+        self.readout_text = ColumnDataSource(readout_numbers(self.readout.data))
         self.answer.html = answer_text(run)
 
         ids = self.neurons.data["neuron"]
@@ -173,7 +183,7 @@ class RecallSection(Section):
         rf.rect(x="name", y="row", width=1, height=1, source=self.readout,
                 fill_color={"field": "value", "transform": self.read_mapper},
                 line_color=text_color(state), line_alpha=0.15)
-        numbers = rf.text(x="name", y="row", text="text", source=self.readout,
+        numbers = rf.text(x="name", y="row", text="text", source=self.readout_text,
                           text_align="center", text_baseline="middle", text_color="#0f172a",
                           text_font_size="14pt" if state.presenter else "9pt")
         numbers.glyph.tags = ["wfl-fit-cells"]  # left out while cells are too narrow (loader.js)
@@ -221,7 +231,9 @@ class RecallSection(Section):
         height = readout_height(run, self.state.presenter)
         if self.readout_fig.height != height:
             self.readout_fig.height = height
-        update(self.readout, readout_data(self.model, run))
+        readout = readout_data(self.model, run)
+        update(self.readout, readout)
+        update(self.readout_text, readout_numbers(readout))
         self.answer.html = answer_text(run)
         self.say()
 

@@ -203,6 +203,13 @@ def test_recall_readout_matches_dot_products() -> None:
     assert set(d["row"]) == set(fig.y_range.factors)
     assert set(d["name"]) == set(fig.x_range.factors)
     assert len(d["value"]) == len(fig.x_range.factors) * len(fig.y_range.factors)
+    # The numbers drawn in the cells: exactly the cells with |value| >= 0.05.
+    shown = {(r, n): t for r, n, t in zip(sec.readout_text.data["row"],
+                                          sec.readout_text.data["name"],
+                                          sec.readout_text.data["text"], strict=True)}
+    want = {(r, n): f"{v:.1f}" for r, n, v in zip(d["row"], d["name"], d["value"], strict=True)
+            if abs(v) >= 0.05}
+    assert shown == want and len(shown) >= 5
     assert "swimming" in sec.answer.text
     # Empty, unknown or long, the rows keep two levels (the page cannot map
     # cells of one level on factors of another while a patch lands), and

@@ -1,15 +1,18 @@
 """Screenshot every section of the live built site into docs/screenshots/.
 
 Not a test: a picture of what a reader sees, for reviews and the docs. Each
-shot opens the page in headless chromium (viewport 1280 wide), waits until
-the page is live (Python is running) and one more second, then captures:
+shot opens the page in headless chromium (viewport 1280 wide, or 420 for
+the phone shots), waits until the page is live (Python is running) and one
+more second, then captures:
 
 - `<key>.png` for every section, opened alone with `?show=<key>` and clipped
   to the section;
 - `full.png`, `presenter.png` (`?presenter=1`) and `dark.png` (`?theme=dark`):
   the whole page, at half scale to keep the files small;
 - `recall-presenter.png` and `neuron-dark.png`: one section each in those
-  modes at full scale, to read the details.
+  modes at full scale, to read the details;
+- `phone-recall.png` and `phone-neuron.png`: those sections on a 420 px
+  wide screen (a phone), where side-by-side figures stack.
 
 The site is served from a temporary snapshot, as in scripts/bench_browser.py.
 Writes docs/screenshots/README.md listing the files (generated).
@@ -43,7 +46,12 @@ SHOTS = {
                          "section `recall` with `presenter=1`, full scale"),
     "neuron-dark": ("?show=neuron&theme=dark", "neuron", 1,
                     "section `neuron` with `theme=dark`, full scale"),
+    "phone-recall": ("?show=recall", "recall", 1,
+                     "section `recall` on a 420 px wide screen (a phone)"),
+    "phone-neuron": ("?show=neuron", "neuron", 1,
+                     "section `neuron` on a 420 px wide screen (a phone)"),
 }
+WIDTH = {"phone-recall": 420, "phone-neuron": 420}  # px; the others are 1280 wide
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
 
@@ -58,8 +66,10 @@ def shrink_png(data: bytes) -> bytes:
     return out.getvalue() if out.tell() < len(data) else data
 
 
-def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str]) -> tuple[bytes, str]:
+def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str],
+          width: int = 1280) -> tuple[bytes, str]:
     page = ctx.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
     page.on("pageerror", lambda e: errors.append(f"{url}: pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: console: {m.text}"))
     try:
@@ -127,7 +137,8 @@ def main() -> None:
                         if sc != scale or (only and name not in only):
                             continue
                         t = time.monotonic()
-                        png, note = shoot(ctx, url + query, section, wait_live, errors)
+                        png, note = shoot(ctx, url + query, section, wait_live, errors,
+                                          WIDTH.get(name, 1280))
                         png = shrink_png(png)
                         (OUT / f"{name}.png").write_bytes(png)
                         notes[name] = note
@@ -147,10 +158,10 @@ def main() -> None:
         f"{_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} from a {source} — do not edit "
         "by hand; rerun the command to refresh.",
         "",
-        "Headless chromium, viewport 1280 CSS px wide; each shot is taken once the page is "
-        "live (Python running in the page) plus one second. Sections are opened alone with "
-        "`?show=<key>` and clipped to the section (the page's content column, so the "
-        "images are narrower than 1280 px); the whole-page shots are at half scale.",
+        "Headless chromium, viewport 1280 CSS px wide (the phone shots 420); each shot is "
+        "taken once the page is live (Python running in the page) plus one second. Sections "
+        "are opened alone with `?show=<key>` and clipped to the section (the page's content "
+        "column, so the images are narrower than 1280 px); the whole-page shots are at half scale.",
         "",
         "| file | page | what |",
         "|---|---|---|",

@@ -399,7 +399,8 @@ def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> Non
     Python still makes the step (the URL follows) and does not send the same
     patch again; the plots hold what toycore gives for that bias. A press
     Python did not foresee (PageUp, five steps), or one after another
-    control changed the state, goes the usual way and is right too."""
+    control changed the state, goes the usual way and is right too, and so
+    does a press made while Python is still busy with a foreseen one."""
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
@@ -454,8 +455,22 @@ def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> Non
     assert after["hits"] == 1 and not after["keys"][-1]["patchInTask"]
     shows(round(bias + 0.05, 2), "gelu")
     handle.press("ArrowRight")  # and foresight picks up again
-    assert settle()["hits"] == 2
+    again = settle()
+    assert again["hits"] == 2 and len(again["values"]) == 2
     shows(round(bias + 0.1, 2), "gelu")
+    # Two presses, the second while Python is busy with the first (a held
+    # key): the first from foresight, the second the usual way once Python
+    # is done, and the plots end on the second.
+    handle.evaluate("""(el) => {
+      const key = () => el.dispatchEvent(
+        new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+      key();
+      queueMicrotask(key);  // after the page's flush of the first: it waits
+    }""")
+    held = settle()
+    assert held["hits"] == 3, held
+    assert f"bias={round(bias + 0.2, 2)}" in held["search"], held["search"]
+    shows(round(bias + 0.2, 2), "gelu")
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

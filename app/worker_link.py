@@ -17,6 +17,7 @@ import collections
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +35,9 @@ Send = Callable[[str, dict[str, bytes], bool], None]
 # foresee(JSON text, buffers by id, slider model id, value): the patch one
 # key press on that slider would bring, worked out ahead (Link.foresee).
 Foresee = Callable[[str, dict[str, bytes], str, float], None]
+# A step slower than this (seconds, the step's Python in the worker) is not
+# foreseen: the bias slider's full-page step takes about 25 ms in Pyodide.
+FORESEE_MAX_S = 0.04
 
 
 # -- Panel, tuned for a page with one reader -------------------------------------------
@@ -229,21 +233,23 @@ def _buffer_ref(obj: Any) -> Any:
 
 
 def encode_patch(doc: Document, events: list[DocumentPatchedEvent],
-                 lazy: bool = True) -> tuple[str, dict[str, bytes]]:
+                 lazy: bool = True, record: bool = True) -> tuple[str, dict[str, bytes]]:
     """The JSON text and binary buffers of a patch, as Panel's
     `_process_document_events` + `_serialize_buffers` + `json.dumps` give
     them. Buffers become `{"id": ...}` in json's C encoder (the `default`
     hook) instead of a Python walk over every list in the patch.
 
     `lazy=False` encodes the way Panel and Bokeh do (the tests' reference)
-    and leaves the document's record of what the page has untouched."""
+    and leaves the document's record of what the page has untouched;
+    `record=False` leaves it untouched too (a foreseen patch the page may
+    never apply, `Link.foresee`)."""
     if lazy:
         serializer: Serializer = LazySerializer(doc)
     else:
         serializer = Serializer(references=doc.models.synced_references)
     patch = {"events": serializer.encode(events)}
     buffers = {b.id: b.to_bytes() for b in serializer.buffers}
-    if lazy:
+    if lazy and record:
         doc.models.flush_synced(lambda model: not serializer.has_ref(model))
     elif (panel_walk := _panel_serialize_buffers()) is not None:
         return json.dumps(panel_walk(patch, buffers=buffers), separators=(",", ":")), buffers
@@ -339,16 +345,21 @@ class Link:
 
         self.expect = self.foreseen.get(foreseen) if foreseen is not None else None
         self.foreseen, self.to_foresee = {}, []
+        start = time.perf_counter()
         hold_after_redraw()
         try:
             with self.batch(), one_event_per_widget(), deserializing_from(self.doc):
                 self.doc.apply_json_patch(patch, setter="js")
-        finally:
-            self.expect = None
+        finally:  # the batch's flush has used (and cleared) `expect`
             with self.batch(later=True):
                 run_after_redraw()
         self.slider = moved_slider(self.doc, patch)
-        if self.slider is not None and self.foresee_to is not None:
+        # Each value foreseen costs two steps (there and back), and a change
+        # the reader makes meanwhile waits for the one under way: a slider
+        # whose step is slow (section 7's number of vectors, about 70 ms in
+        # Pyodide) is not foreseen.
+        took = time.perf_counter() - start
+        if self.slider is not None and self.foresee_to is not None and took <= FORESEE_MAX_S:
             self.to_foresee = neighbours(self.slider)
 
     # -- foresight ----------------------------------------------------------------------
@@ -400,10 +411,7 @@ class Link:
             drop_after_redraw()
         if not keep or not events or self.doc.models._new_models:
             return None
-        serializer = LazySerializer(self.doc)
-        encoded = {"events": serializer.encode(events)}
-        buffers = {b.id: b.to_bytes() for b in serializer.buffers}
-        return json.dumps(encoded, separators=(",", ":"), default=_buffer_ref), buffers
+        return encode_patch(self.doc, events, record=False)
 
     def resync(self) -> None:
         """Send every data source's data: the page kept its prerendered
@@ -429,14 +437,16 @@ def moved_slider(doc: Document, patch: Any) -> Slider | None:
             or any(e.get("kind") != "ModelChanged" for e in events):
         return None
     model = doc.get_model_by_id(ids.pop())
-    if not isinstance(model, Slider) or isinstance(model.value, bool):
-        return None
-    return model if isinstance(model.value, (int, float)) else None
+    numeric = isinstance(getattr(model, "value", None), (int, float)) \
+        and not isinstance(model.value, bool)
+    return model if isinstance(model, Slider) and numeric else None
 
 
 def neighbours(slider: Slider) -> list[float]:
     """The values one key press away (the arrow keys step by `step`), in
-    range, as the page's slider rounds them (to the step's decimals)."""
+    range, rounded to the step's decimals (and two more): the page's slider
+    adds in floats (-0.9499999999999997), and on a foreseen press the page
+    sends Python the value foreseen here instead."""
     step = float(slider.step)
     if not step > 0:
         return []

@@ -468,3 +468,16 @@ def test_foresight_of_the_app_is_the_step_itself(tuned: None) -> None:
         [(patch, buffers)] = drawn
         assert wl.comparable(json.dumps(patch), buffers) == foreseen[-0.9]
         assert any(e["kind"].startswith("Column") for e in patch["events"])
+
+
+def test_a_slow_step_is_not_foreseen(tuned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each value foreseen costs two steps, and a change the reader makes
+    meanwhile waits for the one under way: a slider whose step took longer
+    than FORESEE_MAX_S is not foreseen."""
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
+    _, root, _, link = linked(slider, foresee=Foreseen())
+    link.apply(slider_step(root.id, 0.6))
+    assert link.to_foresee == [0.7, 0.5]
+    monkeypatch.setattr(wl, "FORESEE_MAX_S", 0.0)
+    link.apply(slider_step(root.id, 0.7))
+    assert link.to_foresee == [] and link.foresee() is False

@@ -442,7 +442,7 @@ def side_by_side(*items: Any, basis: int = 300) -> pn.Row:
         # A Bokeh pane shows its model itself: the style goes on the model.
         target = item.object if isinstance(item, pn.pane.Bokeh) else item
         target.styles = {**target.styles, **flex}
-    return pn.Row(*items, sizing_mode="stretch_width", styles={"flex-wrap": "wrap"})
+    return pn.Row(*items, sizing_mode="stretch_width", styles=WRAP)
 
 
 # -- numbers in prose ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from app.common import (
     ACCENT,
     FIRE,
     QUIET,
+    WRAP,
     LiveText,
     Section,
     bokeh,
@@ -323,7 +324,7 @@ class NeuronSection(Section):
         )
         controls = [
             # Wraps in a narrow embed (the reset button was cut off at 700 px).
-            pn.Row(self.neuron_select, self.activation, self.reset, styles={"flex-wrap": "wrap"}),
+            pn.Row(self.neuron_select, self.activation, self.reset, styles=WRAP),
             side_by_side(pn.Column(self.row_first, self.row_last, self.row_other, self.bias,
                                    sizing_mode="stretch_width"),
                          pn.Column(self.col_own, self.alt_sport, self.col_alt,

@@ -13,6 +13,7 @@ from bokeh.models import ColumnDataSource, FactorRange, NumeralTickFormatter
 from app.common import (
     FIRE,
     QUIET,
+    WRAP,
     LiveText,
     Section,
     bokeh,
@@ -198,10 +199,9 @@ class ParamsSection(Section):
         # do not fit one line of the page's ~1000 px column, nor a phone).
         # A Row whose flex container wraps: pn.FlexBox would do the same but
         # is ReactiveHTML, which the page's CSP (no eval) cannot render.
-        wrap = {"flex-wrap": "wrap"}
         controls = [self.preset,
-                    pn.Row(*self.inputs.values(), styles=wrap, sizing_mode="stretch_width"),
-                    pn.Row(*self.flags.values(), styles=wrap, sizing_mode="stretch_width")]
+                    pn.Row(*self.inputs.values(), styles=WRAP, sizing_mode="stretch_width"),
+                    pn.Row(*self.flags.values(), styles=WRAP, sizing_mode="stretch_width")]
         return self.layout(prose, controls, [self.total, bokeh(self.fig), self.gpt3])
 
 

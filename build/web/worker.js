@@ -21,12 +21,18 @@ self.addEventListener("unhandledrejection", (e) => report(e.reason && (e.reason.
 // binary buffers by id; then what waited for the redraw (the URL) in a patch
 // marked `later` (the page applies it after its next frame).
 function sendPatch(text, buffers, later) {
-  const map = new Map();
-  for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer); // fresh Uint8Array copies
-  buffers.destroy();
+  const map = buffersOut(buffers);
   // Ours alone, so by postMessage they move to the page rather than being
   // copied again (a BroadcastChannel copies them: about 15 kB a step).
   post({ type: "patch", patch: text, buffers: map, later: Boolean(later) }, [...map.values()]);
+}
+
+// Python's {id: bytes} as a Map of ArrayBuffers (fresh Uint8Array copies).
+function buffersOut(buffers) {
+  const map = new Map();
+  for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer);
+  buffers.destroy();
+  return map;
 }
 
 // A foreseen slider step (app/worker_link.py, Link.foresee): the patch one
@@ -34,9 +40,7 @@ function sendPatch(text, buffers, later) {
 // this worker had applied, so the page can tell it still fits what it shows.
 let applied = 0;
 function sendForesight(text, buffers, model, value) {
-  const map = new Map();
-  for (const [id, bytes] of buffers.toJs()) map.set(id, bytes.buffer);
-  buffers.destroy();
+  const map = buffersOut(buffers);
   post({ type: "foresight", seq: applied, model, value, patch: text, buffers: map },
        [...map.values()]);
 }

@@ -22,6 +22,7 @@ import toycore as tc
 from app.common import (
     ACCENT,
     FIRE,
+    NOT_FORESEEN,
     QUIET,
     WRAP,
     LiveText,
@@ -65,11 +66,14 @@ class CapacitySection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
+        # A step starts a fresh trainer: not foreseen (see NOT_FORESEEN).
         self.n_facts = pn.widgets.IntSlider(label="Facts to store", start=2, end=60,
-                                            value=state.cap_facts, sizing_mode="stretch_width")
+                                            value=state.cap_facts, sizing_mode="stretch_width",
+                                            css_classes=[NOT_FORESEEN])
         self.n_neurons = pn.widgets.IntSlider(label="Neurons", start=1, end=64,
                                               value=state.cap_neurons,
-                                              sizing_mode="stretch_width")
+                                              sizing_mode="stretch_width",
+                                              css_classes=[NOT_FORESEEN])
         self.train = pn.widgets.Button(label="Train", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", color="default", width=120,
                                       disabled=True)

@@ -125,6 +125,13 @@ def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
 _after_redraw: dict[object, Callable[[], None]] | None = None
 
 
+# The CSS class of a slider whose step does more than redraw (it stops a
+# running loop and starts afresh): the page's foresight (app.worker_link)
+# would make that step and undo it by another, losing the loop's work, just
+# because the reader's pointer passed over the slider.
+NOT_FORESEEN = "wfl-not-foreseen"
+
+
 def after_redraw(key: object, fn: Callable[[], None]) -> None:
     """Run `fn` once the current change's redraw has been sent; one call per
     `key` per change (the latest wins)."""

@@ -21,6 +21,7 @@ from app.common import (
     ACCENT,
     BAD,
     FIRE,
+    NOT_FORESEEN,
     QUIET,
     WRAP,
     LiveText,
@@ -78,10 +79,13 @@ class SuperpositionSection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
+        # A step draws fresh vectors and stops packing: not foreseen (NOT_FORESEEN).
         self.n = pn.widgets.IntSlider(label="Vectors N", start=2, end=1000, step=1,
-                                      value=state.sp_n, sizing_mode="stretch_width")
+                                      value=state.sp_n, sizing_mode="stretch_width",
+                                      css_classes=[NOT_FORESEEN])
         self.d = pn.widgets.IntSlider(label="Dimensions d", start=2, end=200, step=1,
-                                      value=state.sp_d, sizing_mode="stretch_width")
+                                      value=state.sp_d, sizing_mode="stretch_width",
+                                      css_classes=[NOT_FORESEEN])
         self.pack = pn.widgets.Button(label="Pack", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", width=120, disabled=True)
         self.reset = pn.widgets.Button(label="New random vectors", color="light",

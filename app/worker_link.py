@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,16 +27,23 @@ import numpy as np
 import param
 from bokeh.core.serialization import Buffer, Deserializer, Serializer
 from bokeh.document import Document
-from bokeh.document.events import DocumentPatchedEvent, ModelChangedEvent
+from bokeh.document.events import (
+    ColumnDataChangedEvent,
+    ColumnsPatchedEvent,
+    ColumnsStreamedEvent,
+    DocumentPatchedEvent,
+    ModelChangedEvent,
+)
 from bokeh.model import Model
 from bokeh.models import ColumnDataSource, Slider
 
 # send(JSON text, buffers by id, later): `later` marks a patch the page may
 # apply after its next frame (nothing on it is drawn: the address bar).
 Send = Callable[[str, dict[str, bytes], bool], None]
-# foresee(JSON text, buffers by id, slider model id, value): the patch one
-# key press on that slider would bring, worked out ahead (Link.foresee).
-Foresee = Callable[[str, dict[str, bytes], str, float], None]
+# foresee(JSON text, buffers by id, slider model id, value, seq, grid id,
+# keys "model-id attr"): the patch that would bring that slider to that value,
+# worked out ahead (Link.foresee).
+Foresee = Callable[[str, dict[str, bytes], str, float, int, int, list[str]], None]
 # A step slower than this (seconds, the step's Python in the worker) is not
 # foreseen: the bias slider's full-page step takes about 25 ms in Pyodide.
 FORESEE_MAX_S = 0.04
@@ -249,8 +258,9 @@ def encode_patch(doc: Document, events: list[DocumentPatchedEvent],
         serializer = Serializer(references=doc.models.synced_references)
     patch = {"events": serializer.encode(events)}
     buffers = {b.id: b.to_bytes() for b in serializer.buffers}
-    if lazy and record:
-        doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+    if lazy:
+        if record:
+            doc.models.flush_synced(lambda model: not serializer.has_ref(model))
     elif (panel_walk := _panel_serialize_buffers()) is not None:
         return json.dumps(panel_walk(patch, buffers=buffers), separators=(",", ":")), buffers
     return json.dumps(patch, separators=(",", ":"), default=_buffer_ref), buffers
@@ -278,6 +288,80 @@ def comparable(text: str, buffers: dict[str, bytes]) -> str:
     return json.dumps(resolve(json.loads(text)), sort_keys=True)
 
 
+# -- foresight: a grid of slider values ---------------------------------------------------
+# (model id, attribute): what one event of a patch sets on the page.
+Key = tuple[str, str]
+# How many values a grid works out either side of the slider's value. A key
+# press steps one, PageUp five (noUiSlider's page multiplier), and a held
+# key runs ahead of Python on the full page (a step there costs about
+# 25 ms in Pyodide, a foreseen value two steps).
+GRID_REACH = 8
+# Grids Python dropped whose keys it still knows, for a page that applied
+# some of their patches before it heard (Link.apply's resync).
+STALE_KEPT = 16
+
+
+@dataclasses.dataclass(eq=False)
+class Grid:
+    """Patches for values of one slider, all worked out from one state (the
+    anchor), each giving the full value of every attribute it sets. The
+    page applies any of them, in any order, after putting back the anchor's
+    value of whatever the previous one set and this one does not: every
+    value Python worked out is one task away, however the reader got there
+    (a key held down, PageUp, back and forth)."""
+
+    id: int  # the page names the grid it applied patches of by this
+    seq: int  # the page's patches Python had applied at the anchor
+    slider: Slider
+    here: float  # the slider's value in Python's state (and on the page, once checked)
+    here_keys: frozenset[Key] = frozenset()  # what the page's grid patch for `here` set
+    patches: dict[float, dict[Key, str]] = dataclasses.field(default_factory=dict)
+    models: dict[Key, Model] = dataclasses.field(default_factory=dict)
+    base: dict[Key, str] = dataclasses.field(default_factory=dict)  # the anchor's values
+    to_foresee: list[float] = dataclasses.field(default_factory=list)
+    direction: int = 0  # the way the slider last moved
+
+
+def event_key(event: DocumentPatchedEvent) -> Key | None:
+    """What a change event sets (None for the kinds a grid does not carry:
+    roots, titles, messages)."""
+    if isinstance(event, (ModelChangedEvent, ColumnDataChangedEvent, ColumnsPatchedEvent,
+                          ColumnsStreamedEvent)):
+        return (event.model.id, event.attr)
+    return None
+
+
+def full_events(doc: Document, models: dict[Key, Model]) -> list[DocumentPatchedEvent]:
+    """Events setting each key to its whole current value. A data source's
+    goes as ColumnDataChanged, which BokehJS applies without comparing the
+    new columns with the old (a ModelChanged would)."""
+    out: list[DocumentPatchedEvent] = []
+    for (_, attr), model in models.items():
+        if attr == "data" and isinstance(model, ColumnDataSource):
+            out.append(ColumnDataChangedEvent(doc, model, "data"))
+        else:
+            out.append(ModelChangedEvent(doc, model, attr, getattr(model, attr)))
+    return out
+
+
+_BUFFER_REF = re.compile(r'\{"id":"([^"]+)"\}')
+
+
+def per_key(text: str, buffers: dict[str, bytes]) -> dict[Key, str]:
+    """Each event of an encoded patch as comparable text, by what it sets;
+    buffer references become the buffers' bytes (a buffer gets a fresh id
+    each time it is encoded)."""
+    def inline(match: re.Match[str]) -> str:
+        data = buffers.get(match[1])
+        return match[0] if data is None else '"' + data.hex() + '"'
+
+    out: dict[Key, str] = {}
+    for event in json.loads(text)["events"]:
+        body = json.dumps(event, sort_keys=True, separators=(",", ":"))
+        out[(event["model"]["id"], event["attr"])] = _BUFFER_REF.sub(inline, body)
+    return out
+
+
 class Link:
     """Queues the document events one change of the reader's causes and sends
     them as one patch (Panel's own link posts one message per event, so a
@@ -291,12 +375,16 @@ class Link:
         self.doc, self.send, self.check, self.foresee_to = doc, send, check, foresee
         self.pending: list[DocumentPatchedEvent] = []
         self.batching = False
-        # Foresight (see `foresee`): the slider the last patch moved, the
-        # values still to work out, and the patches worked out, by value.
-        self.slider: Slider | None = None
-        self.to_foresee: list[float] = []
-        self.foreseen: dict[float, str] = {}
-        self.expect: str | None = None  # the page already applied this patch
+        self.applied = 0  # patches from the page (the worker counts them too)
+        self.grids = 0
+        # Foresight (see `foresee`): the grid being worked out, the keys of
+        # grids dropped, sliders too slow to foresee, and what the flush
+        # under way is to do instead of sending its events as they are.
+        self.grid: Grid | None = None
+        self.stale: dict[int, dict[Key, Model]] = {}
+        self.slow: dict[str, int] = {}  # slider id: times a foreseen value was slow
+        self._confirm_hit: tuple[Grid, float] | None = None
+        self._resync: dict[Key, Model] | None = None
         doc.on_change(self.on_change)
 
     def on_change(self, event: DocumentPatchedEvent) -> None:
@@ -319,7 +407,17 @@ class Link:
 
     def flush(self, later: bool = False) -> None:
         events, self.pending = self.pending, []
-        expect, self.expect = self.expect, None
+        hit, self._confirm_hit = self._confirm_hit, None
+        resync, self._resync = self._resync, None
+        if hit is not None:
+            grid, value = hit
+            if self._confirm(grid, value, events):
+                return  # the page shows this very state: it applied the grid's patch
+            resync = {**grid.models, **{k: e.model for e in events
+                                        if (k := event_key(e)) is not None}}
+            self._drop_grid()
+        if resync:
+            events = events + full_events(self.doc, resync)
         if not events:
             return
         if self.check:
@@ -327,76 +425,191 @@ class Link:
         text, buffers = encode_patch(self.doc, events)
         if self.check and comparable(text, buffers) != comparable(ref_text, ref_buffers):
             raise RuntimeError("patch encoding differs from Bokeh's")
-        if expect is not None and comparable(text, buffers) == expect:
-            return  # the page applied this very patch when the key was pressed
         self.send(text, buffers, later)
+        if not later:  # the page drops its grid on any patch with figures: so does Python
+            self._drop_grid()
 
-    def apply(self, patch: Any, foreseen: float | None = None) -> None:
+    def apply(self, patch: Any, foreseen: float | None = None, grid: int | None = None) -> None:
         """Apply one patch from the page (a `panel.io.pyodide` Serialized
         or a plain dict) and send everything it redrew as one patch; then do
         what waited for that (`app.common.after_redraw`: the URL) and send
         its changes as a patch marked `later`. Writing the address bar cost
         the page about a millisecond of each step, before the plots.
 
-        `foreseen`: the page applied the patch `foresee` worked out for this
-        slider value when the key was pressed; if this step's patch is the
-        same, it is not sent again."""
+        `grid`: the page has applied patches of the grid with this id since
+        its anchor; `foreseen`: this patch moves that grid's slider
+        to this value, whose grid patch the page applied when the key was
+        pressed. Python checks that its own state now matches what the page
+        shows and sends nothing more if so; otherwise, or for any other
+        patch from a page that applied grid patches Python no longer
+        vouches for, it sends the whole value of everything that grid set."""
         from app.common import hold_after_redraw, run_after_redraw
 
-        self.expect = self.foreseen.get(foreseen) if foreseen is not None else None
-        self.foreseen, self.to_foresee = {}, []
+        self.applied += 1
+        current = self.grid
+        hit = (grid is not None and foreseen is not None and current is not None
+               and current.id == grid and foreseen in current.patches
+               and moved_slider(self.doc, patch, drag=True) is current.slider)
+        if hit:
+            assert current is not None and foreseen is not None
+            self._confirm_hit = (current, foreseen)
+            came_from = current.here
+        else:
+            if grid is not None:
+                self._resync = self._grid_keys(grid)
+            self._drop_grid()
         start = time.perf_counter()
         hold_after_redraw()
         try:
             with self.batch(), one_event_per_widget(), deserializing_from(self.doc):
                 self.doc.apply_json_patch(patch, setter="js")
-        finally:  # the batch's flush has used (and cleared) `expect`
+        finally:  # the batch's flush has used (and cleared) the hit and the resync
+            self._confirm_hit = self._resync = None
             with self.batch(later=True):
                 run_after_redraw()
-        self.slider = moved_slider(self.doc, patch)
+        took = time.perf_counter() - start
+        if hit and self.grid is current:  # checked: go on from here
+            assert current is not None and foreseen is not None
+            current.direction = int(np.sign(foreseen - came_from))
+            self._plan(current)
+            return
         # Each value foreseen costs two steps (there and back), and a change
         # the reader makes meanwhile waits for the one under way: a slider
         # whose step is slow (section 7's number of vectors, about 70 ms in
         # Pyodide) is not foreseen.
-        took = time.perf_counter() - start
-        if self.slider is not None and self.foresee_to is not None and took <= FORESEE_MAX_S:
-            self.to_foresee = neighbours(self.slider)
+        slider = moved_slider(self.doc, patch)
+        if slider is not None and self.foresee_to is not None and took <= FORESEE_MAX_S:
+            self._start_grid(slider)
+
+    def focus(self, model_id: str) -> bool:
+        """The reader is on this slider (its handle has focus, or the
+        pointer is over it): work out its grid before the first press.
+        Returns whether there is anything to foresee."""
+        model = self.doc.get_model_by_id(model_id)
+        if (self.foresee_to is None or not _foreseeable(model)
+                or self.slow.get(model_id, 0) >= 2):
+            return False
+        assert isinstance(model, Slider)
+        if self.grid is None or self.grid.slider is not model:
+            self._start_grid(model)
+        return self.grid is not None and bool(self.grid.to_foresee)
 
     # -- foresight ----------------------------------------------------------------------
     def foresee(self) -> bool:
-        """Work out the patch of one more key press on the slider the last
-        patch moved (a step either way), send it to the page with
-        `foresee_to`, and undo it here. Returns whether more are left.
+        """Work out one more value of the grid (the patch of a step from
+        the anchor to it, as the whole value of everything it sets), send it
+        to the page with `foresee_to`, and undo the step here. Returns
+        whether more are left.
 
         A slider step waits for the worker (Panel, the sections, toycore:
         about 20 ms in Pyodide) and then for the next frame; worked out
         while the reader is still looking, the page applies a foreseen
-        step's patch in the key press's own task. The page still sends
-        the step, Python still makes it, and the same patch is not sent
-        twice (`apply`'s `foreseen`); a step that was not foreseen goes
-        the usual way. The worker calls this between messages, one value
-        per task, so a change the reader makes is never kept waiting by
-        more than one of these."""
-        if not self.to_foresee or self.slider is None or self.foresee_to is None:
+        step's patch in the key press's own task, even while Python is busy
+        with the step before (a key held down). The page still sends the
+        step, Python still makes it and checks that it came out the same
+        (`apply`). The worker calls this between messages, one value per
+        task, so a change the reader makes is never kept waiting by more
+        than one of these."""
+        grid = self.grid
+        if grid is None or not grid.to_foresee or self.foresee_to is None:
             return False
-        slider, value = self.slider, self.to_foresee.pop(0)
+        slider, value = grid.slider, grid.to_foresee.pop(0)
         here = {"value": slider.value, "value_throttled": slider.value_throttled}
-        forward = slider_patch(slider, {"value": value, "value_throttled": value})
+        start = time.perf_counter()
+        found: tuple[dict[Key, Model], str, dict[str, bytes]] | None = None
         try:
-            result = self._capture(forward, keep=True)
+            there = self._capture(slider_patch(slider, {"value": value, "value_throttled": value}))
+            if there is not None:
+                # What the page's patch for `here` set, and what this step set.
+                models = {**{k: grid.models[k] for k in grid.here_keys}, **there}
+                text, buffers = encode_patch(self.doc, full_events(self.doc, models),
+                                             record=False)
+                found = models, text, buffers
         finally:
-            self._capture(slider_patch(slider, here), keep=False)
-        if result is not None:
-            text, buffers = result
-            self.foreseen[value] = comparable(text, buffers)
-            self.foresee_to(text, buffers, slider.id, value)
-        return bool(self.to_foresee)
+            back = self._capture(slider_patch(slider, here))
+        if time.perf_counter() - start > 2 * FORESEE_MAX_S:
+            self.slow[slider.id] = self.slow.get(slider.id, 0) + 1
+            grid.to_foresee = []  # and twice: not even when the reader is on it
+        if found is None or back is None:
+            return bool(grid.to_foresee)
+        models, text, buffers = found
+        # The anchor's value of a key first set here: Python's state is
+        # `here`, which the anchor and the page share outside here_keys.
+        new = {k: m for k, m in back.items() if k not in grid.base and k not in grid.here_keys}
+        if new:
+            grid.base.update(self._values(new))
+        if any(k not in grid.base for k in models):
+            return bool(grid.to_foresee)  # not a step that undoes (never seen so far)
+        grid.patches[value] = per_key(text, buffers)
+        grid.models.update(models)
+        self.foresee_to(text, buffers, slider.id, value, grid.seq, grid.id,
+                        [f"{mid} {attr}" for mid, attr in models])
+        return bool(grid.to_foresee)
 
-    def _capture(self, patch: dict, keep: bool) -> tuple[str, dict[str, bytes]] | None:
-        """Apply a patch from the page here and return the patch it would
-        send, without sending it, and without recording that the page has
-        any new model (None if the change made one: such a step is not
-        foreseen)."""
+    def _confirm(self, grid: Grid, value: float, events: list[DocumentPatchedEvent]) -> bool:
+        """Whether Python's state after the step matches what the page shows
+        having applied the grid's patch for `value`: that patch's values
+        where it set something, the anchor's elsewhere. Compared are the
+        keys this step changed, that patch set, and the previous one set."""
+        changed: dict[Key, Model] = {}
+        for event in events:
+            key = event_key(event)
+            if key is None:
+                return False
+            changed[key] = event.model
+        if self.doc.models._new_models:
+            return False
+        want = grid.patches[value]
+        keys = {**changed, **{k: grid.models[k] for k in (*want, *grid.here_keys)}}
+        got = self._values(keys)
+        for key in keys:
+            expect = want.get(key, grid.base.get(key))
+            if expect is None or got.get(key) != expect:
+                return False
+        grid.here, grid.here_keys = value, frozenset(want)
+        return True
+
+    def _values(self, models: dict[Key, Model]) -> dict[Key, str]:
+        text, buffers = encode_patch(self.doc, full_events(self.doc, models), record=False)
+        return per_key(text, buffers)
+
+    def _start_grid(self, slider: Slider) -> None:
+        self._drop_grid()
+        self.grids += 1
+        self.grid = Grid(id=self.grids, seq=self.applied, slider=slider, here=slider.value)
+        self._plan(self.grid)
+
+    def _drop_grid(self) -> None:
+        if self.grid is not None:
+            self.stale[self.grid.id] = self.grid.models
+            while len(self.stale) > STALE_KEPT:
+                del self.stale[next(iter(self.stale))]
+        self.grid = None
+
+    def _grid_keys(self, grid_id: int) -> dict[Key, Model]:
+        """Everything the grid `grid_id` set, for a page that applied its
+        patches; if Python has forgotten that grid, every data source and
+        text (what a grid sets)."""
+        if self.grid is not None and self.grid.id == grid_id:
+            return self.grid.models
+        if grid_id in self.stale:
+            return self.stale[grid_id]
+        out: dict[Key, Model] = {}
+        for model in self.doc.models:
+            if isinstance(model, ColumnDataSource):
+                out[(model.id, "data")] = model
+            elif isinstance(getattr(model, "text", None), str):
+                out[(model.id, "text")] = model
+        return out
+
+    def _plan(self, grid: Grid) -> None:
+        grid.to_foresee = [v for v in grid_values(grid.slider, grid.direction)
+                           if v not in grid.patches]
+
+    def _capture(self, patch: dict) -> dict[Key, Model] | None:
+        """Apply a patch from the page here, without sending anything, and
+        return what it changed (None if it made a model, or changed
+        something a grid does not carry: such a step is not foreseen)."""
         from app.common import drop_after_redraw, hold_after_redraw
 
         hold_after_redraw()
@@ -404,14 +617,20 @@ class Link:
         try:
             with one_event_per_widget(), deserializing_from(self.doc):
                 self.doc.apply_json_patch(patch, setter="js")
-            events, self.pending = self.pending, []
+            events = self.pending
         finally:
             self.batching = False
             self.pending = []
             drop_after_redraw()
-        if not keep or not events or self.doc.models._new_models:
+        if self.doc.models._new_models:
             return None
-        return encode_patch(self.doc, events, record=False)
+        changed: dict[Key, Model] = {}
+        for event in events:
+            key = event_key(event)
+            if key is None:
+                return None
+            changed[key] = event.model
+        return changed
 
     def resync(self) -> None:
         """Send every data source's data: the page kept its prerendered
@@ -423,41 +642,57 @@ class Link:
                         ModelChangedEvent(self.doc, model, "data", model.data))
 
 
-def moved_slider(doc: Document, patch: Any) -> Slider | None:
+def _foreseeable(model: Any) -> bool:
+    """A slider with a number for its value, not marked NOT_FORESEEN (its
+    step does more than redraw)."""
+    from app.common import NOT_FORESEEN
+
+    value = getattr(model, "value", None)
+    return (isinstance(model, Slider) and isinstance(value, (int, float))
+            and not isinstance(value, bool) and NOT_FORESEEN not in model.css_classes)
+
+
+def moved_slider(doc: Document, patch: Any, drag: bool = False) -> Slider | None:
     """The slider a key press moved, if that is all the patch from the page
     did. A key press sets `value` and `value_throttled` together; a drag
-    sets only `value` until the mouse is let go, and is not foreseen: its
-    next position is anyone's guess, and the foresight would keep it
+    sets only `value` until the mouse is let go (`drag=True` takes that, or
+    the release's `value_throttled`, too). A drag does not start a grid:
+    its next position is anyone's guess, and the foresight would keep it
     waiting."""
     content = getattr(patch, "content", patch)  # panel.io.pyodide's Serialized, or a dict
     events = content.get("events", []) if isinstance(content, dict) else []
     ids = {e.get("model", {}).get("id") for e in events if e.get("kind") == "ModelChanged"}
     attrs = {e.get("attr") for e in events}
-    if len(ids) != 1 or attrs != {"value", "value_throttled"} \
+    allowed = ({"value"}, {"value_throttled"}) if drag else ()
+    if len(ids) != 1 or (attrs != {"value", "value_throttled"} and attrs not in allowed) \
             or any(e.get("kind") != "ModelChanged" for e in events):
         return None
     model = doc.get_model_by_id(ids.pop())
-    numeric = isinstance(getattr(model, "value", None), (int, float)) \
-        and not isinstance(model.value, bool)
-    return model if isinstance(model, Slider) and numeric else None
+    return model if _foreseeable(model) else None
 
 
-def neighbours(slider: Slider) -> list[float]:
-    """The values one key press away (the arrow keys step by `step`), in
-    range, rounded to the step's decimals (and two more): the page's slider
-    adds in floats (-0.9499999999999997), and on a foreseen press the page
-    sends Python the value foreseen here instead."""
+def grid_values(slider: Slider, direction: int = 0) -> list[float]:
+    """The values up to GRID_REACH key presses away (the arrow keys step by
+    `step`), in range, nearest first and further ahead the way the slider
+    last moved; rounded to the step's decimals (and two more): the page's
+    slider adds in floats (-0.9499999999999997), and on a foreseen press
+    the page sends Python the value foreseen here instead."""
     step = float(slider.step)
     if not step > 0:
         return []
     decimals = max(0, -int(np.floor(np.log10(step)))) + 2 if step < 1 else 2
-    out = []
-    for sign in (1, -1):
-        value = round(float(slider.value) + sign * step, decimals)
-        if slider.start - 1e-9 <= value <= slider.end + 1e-9:
-            out.append(int(value) if isinstance(slider.value, int) and value.is_integer()
-                       else value)
-    return out
+    ahead = direction or 1
+    ranked = []
+    for n in range(1, GRID_REACH + 1):
+        for sign in (ahead, -ahead):
+            value = round(float(slider.value) + sign * n * step, decimals)
+            if slider.start - 1e-9 <= value <= slider.end + 1e-9:
+                if isinstance(slider.value, int) and value.is_integer():
+                    value = int(value)
+                # Ahead: n; behind: 2n - 0.5 once the slider has moved that way.
+                rank = n if sign == ahead or not direction else 2 * n - 0.5
+                ranked.append((rank, sign != ahead, value))
+    return [value for *_, value in sorted(ranked)]
 
 
 def slider_patch(slider: Slider, attrs: dict[str, Any]) -> dict:
@@ -465,4 +700,3 @@ def slider_patch(slider: Slider, attrs: dict[str, Any]) -> dict:
     ref = {"id": slider.id}
     return {"events": [{"kind": "ModelChanged", "model": ref, "attr": k, "new": v}
                        for k, v in attrs.items()]}
-

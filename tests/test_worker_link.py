@@ -17,7 +17,7 @@ import panel.widgets.slider
 import param
 import pytest
 from bokeh.document import Document
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Slider
 from bokeh.util.warnings import BokehUserWarning
 from panel.io.state import state
 
@@ -328,110 +328,202 @@ def test_patches_in_find_models_in_the_documents_own_index(tuned: None) -> None:
 # -- foresight -------------------------------------------------------------------------------
 class Foreseen:
     def __init__(self) -> None:
-        self.steps: list[tuple[float, dict, dict[str, bytes], str]] = []
+        self.steps: list[tuple[float, dict, dict[str, bytes], str, int, list[str]]] = []
 
-    def __call__(self, text: str, buffers: dict[str, bytes], model: str, value: float) -> None:
-        self.steps.append((value, json.loads(text), buffers, model))
+    def __call__(self, text: str, buffers: dict[str, bytes], model: str, value: float,
+                 seq: int, grid: int, keys: list[str]) -> None:
+        self.steps.append((value, json.loads(text), buffers, model, grid, keys))
+
+    def values(self) -> list[float]:
+        return [v for v, *_ in self.steps]
 
 
 def foresee_all(link: wl.Link) -> int:
     n = 0
-    while True:
+    while link.foresee():
         n += 1
-        if not link.foresee():
-            return n
+    return n
 
 
-def test_foresight_works_out_both_neighbours_and_undoes_them(tuned: None) -> None:
-    """After a slider step, `foresee` works out the patch of one more step
-    either way, the value the page will send (the step's decimals), and
+def data_of(event: dict) -> dict:
+    """A ColumnDataChanged event's columns (Bokeh encodes a dict as a map)."""
+    return dict(event["data"]["entries"])
+
+
+def bias_like() -> tuple[pn.widgets.FloatSlider, ColumnDataSource]:
+    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
+    src = ColumnDataSource({"x": [1.0], "label": ["0.5"]})
+    slider.param.watch(lambda e: src.data.update(
+        {"x": [round(e.new * 2, 9)], "label": [f"{e.new:.1f}"]}), "value")
+    return slider, src
+
+
+def test_a_grid_works_out_the_values_around_the_slider_and_undoes_them(tuned: None) -> None:
+    """After a slider step, `foresee` works out the patch of every value up
+    to GRID_REACH presses away, nearest first, at the values the page will
+    send (the step's decimals), each the whole value of what it sets; and
     leaves the document, the widget and what waits for the redraw as they
     were; nothing is sent the usual way meanwhile."""
     from app.common import after_redraw
 
-    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
-    src = ColumnDataSource({"x": [0.5], "label": ["0.5"]})
+    slider, src = bias_like()
     urls: list[float] = []
-
-    def moved(event: param.parameterized.Event) -> None:
-        src.data.update({"x": [event.new * 2], "label": [f"{event.new:.1f}"]})
-        after_redraw("url", lambda: urls.append(event.new))
-
-    slider.param.watch(moved, "value")
+    slider.param.watch(lambda e: after_redraw("url", lambda: urls.append(e.new)), "value")
     seen = Foreseen()
     doc, root, sent, link = linked(slider, src, foresee=seen)
     link.apply(slider_step(root.id, 0.6))
     assert urls == [0.6] and len(sent.patches) == 1
     before = (dict(src.data), slider.value, root.value, root.value_throttled)
-    assert foresee_all(link) == 2
-    assert [v for v, *_ in seen.steps] == [0.7, 0.5]  # not 0.7000000000000001
-    for value, patch, _, model in seen.steps:
-        assert model == root.id
-        [event] = patch["events"]
-        assert event["model"]["id"] == src.id and event["kind"] == "ColumnDataChanged"
-        assert repr(value * 2) in json.dumps(patch) and f'"{value:.1f}"' in json.dumps(patch)
+    foresee_all(link)
+    assert seen.values() == [0.7, 0.5, 0.8, 0.4, 0.9, 0.3, 1.0, 0.2, 0.1, 0.0]
+    for value, patch, _, model, grid, keys in seen.steps:
+        assert model == root.id and grid == link.grid.id and keys == [f"{src.id} data"]
+        [event] = patch["events"]  # the whole data, not only what changed
+        assert event["kind"] == "ColumnDataChanged" and event["cols"] is None
+        assert data_of(event) == {"x": [round(value * 2, 9)], "label": [f"{value:.1f}"]}
     assert (dict(src.data), slider.value, root.value, root.value_throttled) == before
     assert urls == [0.6] and len(sent.patches) == 1  # nothing sent, no URL written
     assert link.foresee() is False  # done until the next step
 
 
-def test_a_foreseen_step_is_not_sent_twice(tuned: None) -> None:
-    """The page applied the foreseen patch when the key was pressed: Python
-    makes the step and sends the address bar, not the same patch again. A
-    step to a value not foreseen, or with a patch that came out different,
-    is sent as usual."""
-    slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
-    src = ColumnDataSource({"x": [0.5]})
-    slider.param.watch(lambda e: src.data.update({"x": [e.new * 2]}), "value")
+def test_a_press_on_a_foreseen_value_is_checked_not_sent(tuned: None) -> None:
+    """The page applied the grid's patch when the key was pressed, from
+    wherever it was on the grid (one step, a jump, back to the anchor):
+    Python makes the step, finds its state as the page shows it, and sends
+    only the address bar. The grid lives on, and only what it lacks around
+    the new value is worked out."""
+    slider, src = bias_like()
     seen = Foreseen()
     doc, root, sent, link = linked(slider, src, foresee=seen)
     link.apply(slider_step(root.id, 0.6))
     foresee_all(link)
+    grid = link.grid
     sent.patches.clear()
-    link.apply(slider_step(root.id, 0.7), foreseen=0.7)
-    assert sent.patches == [] and src.data["x"] == [1.4] and slider.value == 0.7
-    foresee_all(link)
-    assert [v for v, *_ in seen.steps[-2:]] == [0.8, 0.6]
-    link.apply(slider_step(root.id, 0.9), foreseen=0.9)  # never worked out
+    for value in (0.7, 0.3, 0.4, 1.0):
+        link.apply(slider_step(root.id, value), foreseen=value, grid=grid.id)
+        assert sent.patches == [] and src.data["x"] == [round(value * 2, 9)]
+        assert link.grid is grid and grid.here == value
+        foresee_all(link)
+    assert 0.6 in grid.patches  # the anchor itself, for coming back to it
+    link.apply(slider_step(root.id, 0.6), foreseen=0.6, grid=grid.id)
+    assert sent.patches == [] and link.grid is grid
+    # A value the grid never had goes the usual way, and starts a new grid.
+    link.apply(slider_step(root.id, 0.65))
     [(patch, _)] = sent.patches
-    assert patch["events"][0]["model"]["id"] == src.id and src.data["x"] == [1.8]
+    assert patch["events"][0]["model"]["id"] == src.id and link.grid is not grid
+
+
+def test_a_step_that_came_out_different_resends_what_the_grid_set(tuned: None) -> None:
+    """A watcher that remembers (here, a count of calls) makes Python's
+    step differ from what it foresaw: the page gets the whole value of
+    everything the grid set, and the grid is dropped. So does a press the
+    page made from a grid Python has since dropped."""
+    slider, src = bias_like()
+    calls = ColumnDataSource({"n": [0]})
+    slider.param.watch(lambda e: calls.data.update({"n": [calls.data["n"][0] + 1]}), "value")
+    seen = Foreseen()
+    doc, root, sent, link = linked(slider, src, calls, foresee=seen)
+    link.apply(slider_step(root.id, 0.6))
     foresee_all(link)
-    link.foreseen[1.0] = "something else"  # as if the document had moved since
-    link.apply(slider_step(root.id, 1.0), foreseen=1.0)
-    assert len(sent.patches) == 2 and src.data["x"] == [2.0]
-    assert link.to_foresee == [0.9]  # the end of the range has one neighbour
+    old = link.grid
+    sent.patches.clear()
+    sent.later.clear()
+    link.apply(slider_step(root.id, 0.7), foreseen=0.7, grid=old.id)
+    [(patch, _)] = [p for p, later in zip(sent.patches, sent.later, strict=True) if not later]
+    full = {e["model"]["id"]: e for e in patch["events"] if e.get("cols", 0) is None}
+    assert data_of(full[src.id])["x"] == [1.4]
+    assert data_of(full[calls.id])["n"] == [calls.data["n"][0]]
+    assert link.grid is not old  # a fresh grid from here (a key step)
+    sent.patches.clear()
+    sent.later.clear()
+    link.apply(slider_step(root.id, 0.8), foreseen=0.8, grid=old.id)  # the page had not heard
+    [(patch, _)] = [p for p, later in zip(sent.patches, sent.later, strict=True) if not later]
+    assert {e["model"]["id"] for e in patch["events"] if e.get("cols", 0) is None} \
+        == {src.id, calls.id}
+    assert src.data["x"] == [1.6]
 
 
-def test_only_a_slider_step_is_foreseen(tuned: None) -> None:
+def test_a_change_python_makes_on_its_own_ends_the_grid(tuned: None) -> None:
+    """The page drops its grid on any patch from Python that is not the
+    address bar (a training's progress, say): Python drops it too, so the
+    rest of it never reaches a page that no longer has its anchor."""
+    slider, src = bias_like()
+    seen = Foreseen()
+    doc, root, sent, link = linked(slider, src, foresee=seen)
+    link.apply(slider_step(root.id, 0.6))
+    assert link.grid is not None and link.foresee()
+    src.data.update({"x": [9.0]})  # not from the page
+    assert sent.later[-1] is False and link.grid is None
+    assert link.foresee() is False
+
+
+def test_only_a_slider_step_or_focus_starts_a_grid(tuned: None) -> None:
     """A patch that does more than move one slider's value, moves
-    something else, or is a drag (`value` alone) leaves nothing to foresee."""
+    something else, or is a drag (`value` alone) starts no grid; a key
+    step does, and so does the reader reaching a slider (`focus`), once."""
     slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
     text = pn.widgets.TextInput(value="a")
     doc, root, sent, link = linked(pn.Column(slider, text), foresee=Foreseen())
     s_model, t_model = (m for m in root.children)
     link.apply({"events": [{"kind": "ModelChanged", "model": {"id": t_model.id},
                             "attr": "value", "new": "b"}]})
-    assert link.to_foresee == [] and link.foresee() is False
+    assert link.grid is None and link.foresee() is False
     both = slider_step(s_model.id, 0.6)
     both["events"].append({"kind": "ModelChanged", "model": {"id": t_model.id},
                            "attr": "value", "new": "c"})
     link.apply(both)
-    assert link.to_foresee == []
+    assert link.grid is None
     drag = slider_step(s_model.id, 0.65)
     drag["events"].pop()  # a drag moves `value` alone until the mouse is let go
     link.apply(drag)
-    assert link.to_foresee == [] and slider.value == 0.65
+    assert link.grid is None and slider.value == 0.65
+    assert link.focus(t_model.id) is False and link.grid is None
+    assert link.focus(s_model.id) is True
+    grid = link.grid
+    assert grid.seq == link.applied == 3 and grid.to_foresee[:2] == [0.75, 0.55]
+    assert link.focus(s_model.id) is True and link.grid is grid  # already on it
     link.apply(slider_step(s_model.id, 0.7))
-    assert link.to_foresee == [0.8, 0.6]
+    assert link.grid is not None and link.grid.to_foresee[:2] == [0.8, 0.6]
     link.foresee_to = None
     assert link.foresee() is False  # no page to send it to
 
 
-def test_foresight_of_the_app_is_the_step_itself(tuned: None) -> None:
-    """On the explorable (sections 1 and 2 on screen): the patch foreseen
-    for a bias value is the patch the step to that value sends, buffers and
-    all, and working it out leaves every data source and the state as they
-    were."""
+def test_a_slider_whose_step_does_more_than_redraw_is_not_foreseen(tuned: None) -> None:
+    """Section 5's sliders start a fresh trainer, section 7's fresh
+    vectors: foresight would make such a step and undo it, losing the
+    training, because the reader's pointer passed over the slider."""
+    from app.capacity import CapacitySection
+    from app.common import NOT_FORESEEN
+    from app.state import AppState
+    from app.superposition import SuperpositionSection
+
+    cap, sup = CapacitySection(AppState()), SuperpositionSection(AppState())
+    for widget in (cap.n_facts, cap.n_neurons, sup.n, sup.d):
+        assert NOT_FORESEEN in widget.css_classes, widget.name
+    slider = pn.widgets.IntSlider(start=1, end=9, value=3, css_classes=[NOT_FORESEEN])
+    doc, root, sent, link = linked(slider, foresee=Foreseen())
+    assert link.focus(root.id) is False
+    link.apply(slider_step(root.id, 4))
+    assert link.grid is None and slider.value == 4
+
+
+def test_grid_values_run_ahead_the_way_the_slider_moves() -> None:
+    slider = Slider(start=0, end=2, step=0.1, value=1.0)
+    assert wl.grid_values(slider)[:4] == [1.1, 0.9, 1.2, 0.8]
+    assert wl.grid_values(slider, direction=-1)[:6] == [0.9, 1.1, 0.8, 0.7, 1.2, 0.6]
+    assert len(wl.grid_values(slider)) == 2 * wl.GRID_REACH
+    ints = Slider(start=0, end=3, step=1, value=0)
+    assert wl.grid_values(ints) == [1, 2, 3] and all(type(v) is int for v in wl.grid_values(ints))
+
+
+def test_the_apps_grid_applied_as_the_page_does_is_the_step_itself(tuned: None) -> None:
+    """On the explorable (sections 1 and 2 on screen): a copy of the
+    document standing in for the page applies the bias grid's patches as
+    loader.js does (the anchor's values put back for what the last patch
+    set and this one does not), along a path of presses back and forth and
+    a jump; after each, every data source and text of the copy equals
+    Python's after the real step, Python sends nothing but the address
+    bar, and working out the grid left the state as it was."""
     from panel.io.state import set_curdoc
 
     from app.main import build_app
@@ -450,34 +542,70 @@ def test_foresight_of_the_app_is_the_step_itself(tuned: None) -> None:
         bias = page.wfl_sections["neuron"].bias
         model = bias._models[root.ref["id"]][0]
         link.apply(slider_step(model.id, -0.95))
-        sources = {m.id: m for m in doc.models if isinstance(m, ColumnDataSource)}
-        data_before = {k: json.dumps(dict(m.data), default=repr) for k, m in sources.items()}
+        shown = Document.from_json(doc.to_json())  # the page, after that step
         state: AppState = page.wfl_state
         state_before = state.param.values()
+        data_before = {m.id: json.dumps(dict(m.data), default=repr)
+                       for m in doc.models if isinstance(m, ColumnDataSource)}
         foresee_all(link)
-        assert {m.id: json.dumps(dict(m.data), default=repr)
-                for m in sources.values()} == data_before
+        assert {m.id: json.dumps(dict(m.data), default=repr) for m in doc.models
+                if isinstance(m, ColumnDataSource)} == data_before
         assert state.param.values() == state_before and bias.value == -0.95
-        foreseen = {v: wl.comparable(json.dumps(p), b) for v, p, b, _ in seen.steps}
-        assert set(foreseen) == {-0.9, -1.0}
+        grid = link.grid
+        patches = {v: (p, b, keys) for v, p, b, _, g, keys in seen.steps if g == grid.id}
+        assert len(patches) == 2 * wl.GRID_REACH
+        snapshot: dict[str, object] = {}
+        last: list[str] = []
         sent.patches.clear()
         sent.later.clear()
-        link.apply(slider_step(model.id, -0.9))  # the page did not apply it
-        drawn = [(p, b) for (p, b), later in zip(sent.patches, sent.later, strict=True)
-                 if not later]
-        [(patch, buffers)] = drawn
-        assert wl.comparable(json.dumps(patch), buffers) == foreseen[-0.9]
-        assert any(e["kind"].startswith("Column") for e in patch["events"])
+        for value in (-0.9, -0.85, -1.0, -1.1, -0.75, -0.8):
+            if value not in patches:
+                foresee_all(link)
+                patches = {v: (p, b, keys) for v, p, b, _, g, keys in seen.steps
+                           if g == grid.id}
+            patch, buffers, keys = patches[value]
+            # As loader.js's applyGrid: keep the anchor's value, put it back.
+            for key in keys:
+                mid, attr = key.split(" ")
+                snapshot.setdefault(key, getattr(shown.get_model_by_id(mid), attr))
+            for key in last:
+                if key not in keys:
+                    mid, attr = key.split(" ")
+                    setattr(shown.get_model_by_id(mid), attr, snapshot[key])
+            shown.apply_json_patch(_serialized(patch, buffers), setter="test")
+            last = keys
+            link.apply(slider_step(model.id, value), foreseen=value, grid=grid.id)
+            assert all(sent.later), value  # only the address bar
+            assert link.grid is grid and bias.value == value
+            for m in doc.models:
+                if isinstance(m, ColumnDataSource):
+                    copy = shown.get_model_by_id(m.id)
+                    assert json.dumps(dict(copy.data), default=repr) == \
+                        json.dumps(dict(m.data), default=repr), (value, m.id)
+                elif isinstance(text := getattr(shown.get_model_by_id(m.id), "text", None), str):
+                    assert text == m.text, (value, m.id)  # prose (a LabelSet's is a field)
+
+
+def _serialized(patch: dict, buffers: dict[str, bytes]) -> object:
+    from bokeh.core.serialization import Buffer, Serialized
+    return Serialized(content=patch, buffers=[Buffer(k, v) for k, v in buffers.items()])
 
 
 def test_a_slow_step_is_not_foreseen(tuned: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each value foreseen costs two steps, and a change the reader makes
-    meanwhile waits for the one under way: a slider whose step took longer
-    than FORESEE_MAX_S is not foreseen."""
+    meanwhile waits for the one under way: after a step that took longer
+    than FORESEE_MAX_S no grid starts, and a slider whose foreseen values
+    were slow twice is not foreseen even when the reader reaches it."""
     slider = pn.widgets.FloatSlider(start=0, end=1, step=0.1, value=0.5)
     _, root, _, link = linked(slider, foresee=Foreseen())
     link.apply(slider_step(root.id, 0.6))
-    assert link.to_foresee == [0.7, 0.5]
+    assert link.grid is not None and link.grid.to_foresee[:2] == [0.7, 0.5]
     monkeypatch.setattr(wl, "FORESEE_MAX_S", 0.0)
     link.apply(slider_step(root.id, 0.7))
-    assert link.to_foresee == [] and link.foresee() is False
+    assert link.grid is None and link.foresee() is False
+    for _ in range(2):
+        assert link.focus(root.id) is True
+        link.foresee()
+        assert link.grid.to_foresee == []
+        link.grid = None
+    assert link.focus(root.id) is False

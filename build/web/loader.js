@@ -107,6 +107,15 @@
         const title = group && group.querySelector(".bk-slider-title");
         const text = title && title.firstChild && title.firstChild.textContent.replace(/:\s*$/, "");
         if (text && handle.getAttribute("aria-label") !== text) handle.setAttribute("aria-label", text);
+        // Focus and pointer events within the page's shadow roots reach the
+        // document only when they come from outside it, so each slider gets
+        // its own listeners (see onSlider).
+        const target = handle.closest(".noUi-target");
+        if (target && !target.wflAim) {
+          target.wflAim = true;
+          handle.addEventListener("focus", onSlider);
+          target.addEventListener("pointerenter", onSlider, { passive: true });
+        }
       }
       for (const box of root.querySelectorAll("input[type=checkbox]")) {
         const label = box.nextElementSibling;
@@ -167,7 +176,7 @@
       worker.queue = worker.queue.filter((e) => !(e.model === event.model && e.attr === event.attr));
     }
     worker.queue.push(event);
-    if (!worker.busy && !flushQueued) {
+    if (!flushQueued) {
       flushQueued = true;
       queueMicrotask(flushChanges);
     }
@@ -175,54 +184,173 @@
 
   function flushChanges() {
     flushQueued = false;
-    if (worker.busy || !worker.queue.length) return;
-    // A slider step Python foresaw: its patch is applied now, in the key
-    // press's own task, and the step still goes to Python, which sends the
-    // patch again only if it came out different.
-    const hit = foreseenStep(worker.queue);
-    foresight.length = 0; // worked out for what the page showed until now
+    if (!worker.queue.length) return;
+    // A slider value Python foresaw: its patch is applied now, in the key
+    // press's own task, even while Python is still busy with the step
+    // before (a key held down). The step still goes to Python, which makes
+    // it and checks that its state came out as the page shows it.
+    const hit = gridStep(worker.queue);
     if (hit) {
       // The slider's own arithmetic leaves float noise (-0.9499999999999997
       // for -0.95); Python worked out the step for the value it foresaw, so
       // it is sent that value, and its numbers agree to the last bit.
       for (const e of worker.queue) e.value = hit.value;
-      applyPatch(hit);
-      wfl.foreseenSteps += 1;
+      if (grid.at !== hit.value) applyGrid(hit);
     }
-    const patch = worker.jsdoc.create_json_patch(worker.queue);
-    worker.queue = [];
-    worker.busy = wfl.busy = true;
-    wfl.foreseeing = true;
-    wfl.patchesSent += 1;
-    worker.postMessage({ type: "patch", patch: patch, foreseen: hit ? hit.value : null });
+    if (worker.busy) return;
+    if (hit) {
+      send(worker.queue.splice(0), hit.value, grid.id);
+      return;
+    }
+    let owed = gridOwed;
+    if (grid && grid.at !== grid.sent) {
+      // Other changes came after a foreseen value not yet sent: the value
+      // goes first, on its own, and the rest once Python has made it.
+      const mine = worker.queue.filter((e) => e.model && e.model.id === grid.model
+        && VALUE_ATTRS.has(e.attr) && e.value === grid.at);
+      if (mine.length) {
+        worker.queue = worker.queue.filter((e) => !mine.includes(e));
+        send(mine, grid.at, grid.id);
+        return;
+      }
+      owed = grid.id; // its value was replaced in the queue: Python resends what the grid set
+    }
+    dropGrid();
+    gridOwed = null;
+    send(worker.queue.splice(0), null, owed);
+    // Still on a slider (this change may have been the page's own, such as
+    // which sections are on screen): its grid again, from the new state.
+    const id = focusedSlider();
+    if (id) aimAt(id);
   }
 
-  // After each step Python works out the patches of one more key press on
-  // that slider, either way (app/worker_link.py, Link.foresee), tagged with
-  // how many of the page's patches it had applied: one that comes after
-  // the page sent another change no longer fits and is dropped.
-  const foresight = [];
+  function send(events, foreseen, gridId) {
+    const patch = worker.jsdoc.create_json_patch(events);
+    if (foreseen !== null) grid.sent = foreseen;
+    worker.busy = wfl.busy = true;
+    const foresee = !window.wflNoForesight;
+    wfl.foreseeing = foresee;
+    wfl.patchesSent += 1;
+    worker.postMessage({ type: "patch", patch, foreseen, grid: gridId, foresee });
+  }
+
+  // Foresight (app/worker_link.py, Grid and Link.foresee): after a slider
+  // step, or as soon as the reader is on a slider, Python works out the
+  // patches that bring that slider to the values around it, all from one
+  // state of the page (the grid's anchor), each giving the whole value of
+  // what it sets. The page applies any of them for a press that lands on
+  // its value, having put back the anchor's value of whatever the last one
+  // set and this one does not (the snapshot). A grid begins only when Python
+  // has made every change the page sent (`seq`); any other change, the
+  // page's or Python's, ends it.
+  const VALUE_ATTRS = new Set(["value", "value_throttled"]);
+  let grid = null;
+  let gridOwed = null; // a grid the page applied patches of that Python never made
   wfl.foreseenSteps = 0;
   wfl.foreseeing = false;
-  wfl.foresight = foresight;
+  Object.defineProperty(wfl, "foresight", { get: () => (grid ? grid.patches : []) });
+  Object.defineProperty(wfl, "grid", { get: () => grid });
+  Object.defineProperty(wfl, "queued", { get: () => worker.queue.length });
 
   // window.wflNoForesight (benchmarks, traces) sends every step the usual way.
   function keepForesight(msg) {
     if (window.wflNoForesight) return;
-    if (msg.seq === wfl.patchesSent && !worker.busy && !worker.queue.length) foresight.push(msg);
+    if (grid && msg.grid === grid.id) {
+      grid.patches.push(msg);
+    } else if (msg.seq === wfl.patchesSent && !worker.busy && !worker.queue.length
+        && (!grid || grid.at === grid.sent)) {
+      dropGrid();
+      grid = { id: msg.grid, model: msg.model, patches: [msg], snapshot: new Map(),
+        set: [], at: null, sent: null };
+    }
   }
 
-  // The foreseen patch for these queued changes, if they are one slider's
-  // value moved to a value Python foresaw.
-  function foreseenStep(queue) {
-    if (!foresight.length) return null;
-    const first = queue[0];
-    if (!first || !first.model || !queue.every((e) => e.model === first.model
-        && (e.attr === "value" || e.attr === "value_throttled"))) return null;
-    const value = queue[queue.length - 1].value;
+  function dropGrid() {
+    if (grid && grid.at !== grid.sent) gridOwed = grid.id;
+    grid = null;
+    focusSent = null;
+  }
+
+  // The grid's patch for these queued changes, if they are its slider's
+  // value moved to a value Python foresaw (or to where the page already is:
+  // a drag's release).
+  function gridStep(queue) {
+    if (!grid || window.wflNoForesight || !queue.every((e) => e.model && e.model.id === grid.model
+        && VALUE_ATTRS.has(e.attr))) return null;
+    const last = queue.find((e) => e.attr === "value") || queue[queue.length - 1];
+    const value = last.value;
     if (typeof value !== "number") return null;
-    return foresight.find((f) => f.model === first.model.id
-      && Math.abs(f.value - value) <= 1e-9 * Math.max(1, Math.abs(value))) || null;
+    const near = (v) => Math.abs(v - value) <= 1e-9 * Math.max(1, Math.abs(value));
+    return grid.patches.find((f) => near(f.value)) || null;
+  }
+
+  function applyGrid(msg) {
+    const doc = worker.jsdoc;
+    const keys = new Set(msg.keys);
+    const model = (key) => {
+      const [id, attr] = key.split(" ");
+      return [doc.get_model_by_id(id), attr];
+    };
+    patching += 1;
+    try {
+      for (const key of msg.keys) {
+        if (grid.snapshot.has(key)) continue;
+        const [m, attr] = model(key);
+        if (m) grid.snapshot.set(key, m.property(attr).get_value());
+      }
+      for (const key of grid.set) {
+        if (keys.has(key)) continue;
+        const [m, attr] = model(key);
+        if (m) m.setv({ [attr]: grid.snapshot.get(key) }, { sync: false, check_eq: false });
+      }
+    } finally {
+      patching -= 1;
+    }
+    applyPatch(msg);
+    grid.set = msg.keys;
+    grid.at = msg.value;
+    wfl.foreseenSteps += 1;
+  }
+
+  // The reader is on a slider: its handle has focus, or the pointer is over
+  // it. Python works out its grid before the first press.
+  let focusSent = null;
+  let sliderEls = null; // a slider view's element -> its model's id
+  function sliderAt(path) {
+    for (let fresh = 0; fresh < 2; fresh++) {
+      if (!sliderEls || fresh) {
+        sliderEls = new WeakMap();
+        for (const view of Bokeh.index.query((v) => v.model.type === "Slider")) {
+          sliderEls.set(view.el, view.model.id);
+        }
+      }
+      for (const el of path) {
+        const id = sliderEls.get(el);
+        if (id) return id;
+      }
+      if (!path.some((el) => el.classList && el.classList.contains("noUi-target"))) return null;
+    }
+    return null;
+  }
+
+  function focusedSlider() {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    const path = [];
+    for (; el; el = el.parentNode || el.host) path.push(el);
+    return path.length > 1 ? sliderAt(path) : null;
+  }
+
+  function aimAt(id) {
+    if (!wfl.live || window.wflNoForesight || id === focusSent || (grid && grid.model === id)) return;
+    focusSent = id;
+    wfl.foreseeing = true;
+    worker.postMessage({ type: "focus", model: id });
+  }
+
+  function onSlider(event) {
+    const id = wfl.live ? sliderAt(event.composedPath()) : null;
+    if (id) aimAt(id);
   }
 
   // For the default link the worker tells whether its document is the one
@@ -910,7 +1038,7 @@
     } else if (msg.type === "foresaw") {
       wfl.foreseeing = false;
     } else if (msg.type === "patch") {
-      if (!msg.later) foresight.length = 0; // Python changed what the page shows
+      if (!msg.later) dropGrid(); // Python changed what the page shows
       if (msg.later) {
         wfl.addressPatches += 1;
         // Only the address bar (Python's Location): after the frame that

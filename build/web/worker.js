@@ -35,13 +35,15 @@ function buffersOut(buffers) {
   return map;
 }
 
-// A foreseen slider step (app/worker_link.py, Link.foresee): the patch one
-// more key press would bring, tagged with how many of the page's patches
-// this worker had applied, so the page can tell it still fits what it shows.
-let applied = 0;
-function sendForesight(text, buffers, model, value) {
+// A foreseen slider value (app/worker_link.py, Link.foresee): the patch that
+// brings the slider there, tagged with its grid and with how many of the
+// page's patches Python had applied when the grid began, so the page can
+// tell it still fits what it shows; `keys` ("model-id attr") is what it sets.
+function sendForesight(text, buffers, model, value, seq, grid, keys) {
   const map = buffersOut(buffers);
-  post({ type: "foresight", seq: applied, model, value, patch: text, buffers: map },
+  const names = keys.toJs();
+  keys.destroy();
+  post({ type: "foresight", seq, grid, model, value, keys: names, patch: text, buffers: map },
        [...map.values()]);
 }
 
@@ -135,16 +137,21 @@ function postRender(doc, keep, t0) {
 // no Python source to compile on the slider path.
 let applyFn = null;
 let foreseeFn = null;
+let focusFn = null;
 
-function applyPatch(patch, foreseen) {
-  if (applyFn === null) {
-    applyFn = pyodide.runPython(`
+function linkFunctions() {
+  if (applyFn !== null) return;
+  applyFn = pyodide.runPython(`
 from panel.io.pyodide import _convert_json_patch
-lambda patch, foreseen: wfl_link.apply(_convert_json_patch(patch), foreseen)
+lambda patch, foreseen, grid: wfl_link.apply(_convert_json_patch(patch), foreseen, grid)
 `);
-    foreseeFn = pyodide.runPython("wfl_link.foresee");
-  }
-  applyFn(patch, foreseen === undefined ? null : foreseen);
+  foreseeFn = pyodide.runPython("wfl_link.foresee");
+  focusFn = pyodide.runPython("wfl_link.focus");
+}
+
+function applyPatch(patch, foreseen, grid) {
+  linkFunctions();
+  applyFn(patch, foreseen == null ? null : foreseen, grid == null ? null : grid);
 }
 
 // Foresight runs one value per task after a step, and only while no
@@ -185,6 +192,7 @@ async function drain() {
     while (waiting.length) {
       const msg = waiting.shift();
       if (msg.type === "patch") handlePatch(msg);
+      else if (msg.type === "focus") handleFocus(msg);
       else await handle(msg);
     }
   } finally {
@@ -194,13 +202,27 @@ async function drain() {
 
 function handlePatch(msg) {
   try {
-    applyPatch(msg.patch, msg.foreseen);
+    applyPatch(msg.patch, msg.foreseen, msg.grid);
   } catch (e) {
     report(e && e.message ? e.message : e);
   }
-  applied += 1;
   post({ type: "idle" });
-  foreseeSoon();
+  if (msg.foresee === false) post({ type: "foresaw" }); // the page keeps none (benchmarks)
+  else foreseeSoon();
+}
+
+// The reader is on a slider (focus, or the pointer over it): Python works
+// out its grid before the first press.
+function handleFocus(msg) {
+  let more = false;
+  try {
+    linkFunctions();
+    more = focusFn(msg.model);
+  } catch (e) {
+    report(e && e.message ? e.message : e);
+  }
+  if (more) foreseeSoon();
+  else post({ type: "foresaw" });
 }
 
 async function handle(msg) {

@@ -393,14 +393,15 @@ FORESIGHT_STATE_JS = """() => ({hits: wfl.foreseenSteps, received: wfl.patchesRe
 
 
 def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> None:
-    """After a slider step Python works out one more step either way and
-    the page keeps those patches (app/worker_link.py, Link.foresee). A key
-    press that lands on one is drawn from it within the key's own task;
-    Python still makes the step (the URL follows) and does not send the same
-    patch again; the plots hold what toycore gives for that bias. A press
-    Python did not foresee (PageUp, five steps), or one after another
-    control changed the state, goes the usual way and is right too, and so
-    does a press made while Python is still busy with a foreseen one."""
+    """Once the reader is on a slider, Python works out the patches of the
+    values around it (app/worker_link.py, Grid) and the page keeps them. A
+    press that lands on one (an arrow, PageUp, back past where the grid
+    began) is drawn from it within the key's own task, even while Python is
+    busy with the press before (a key held down); Python still makes each
+    step (the URL follows), finds its state as the page shows it, and sends
+    nothing back. The plots hold what toycore gives for that bias. After
+    another control changed the state, the old grid is dropped and a new
+    one begins from there."""
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
@@ -426,51 +427,55 @@ def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> Non
         assert dict(zip(got["name"], got["pre"], strict=True))["Michael Jordan"] == \
             pytest.approx(2 + bias)
 
-    handle.press("ArrowRight")  # nothing foreseen yet: the Python way
-    first = settle()
-    assert first["hits"] == 0 and not first["keys"][-1]["patchInTask"]
-    assert first["values"] == pytest.approx([-1.0, -0.9])
-    shows(-0.95)
-    handle.press("ArrowLeft")  # foreseen
-    back = settle()
-    assert back["hits"] == 1 and back["keys"][-1]["patchInTask"], back
-    assert back["received"] == first["received"], "the foreseen patch came back again"
-    assert "bias" not in back["search"]  # Python made the step: -1 is the default
-    shows(-1.0)
-    assert back["values"] == pytest.approx([-1.05, -0.95])
-    handle.press("PageUp")  # five steps: not foreseen
-    up = settle()
-    assert up["hits"] == 1 and not up["keys"][-1]["patchInTask"]
-    assert up["received"] == back["received"] + 1
-    bias = float(re.search(r"bias=(-?[0-9.]+)", up["search"]).group(1))
-    assert bias > -0.95
-    shows(bias)
-    # Another control moves the state: what was foreseen no longer fits.
+    ready = settle()  # the grid around -1, worked out while the handle has focus
+    assert ready["values"] == pytest.approx(
+        sorted(round(-1 + 0.05 * n, 2) for n in range(-8, 9) if n)), ready
+    received = ready["received"]
+
+    def press(key: str, bias: float, hits: int) -> dict:
+        handle.press(key)
+        got = settle()
+        assert got["hits"] == hits and got["keys"][-1]["patchInTask"], (key, got)
+        assert got["received"] == received, "Python sent a step the page had drawn"
+        assert f"bias={bias}" in got["search"] or (bias == -1 and "bias" not in got["search"])
+        shows(bias)
+        return got
+
+    press("ArrowRight", -0.95, 1)
+    press("ArrowLeft", -1, 2)  # back to where the grid began
+    press("ArrowLeft", -1.05, 3)
+    press("PageUp", -0.8, 4)  # five steps at once
+    up = press("ArrowRight", -0.75, 5)
+    assert -0.35 in [round(v, 2) for v in up["values"]]  # the grid grew ahead
+    # A key held down: five presses, each made while Python is busy with the
+    # one before; each is drawn in its own task.
+    handle.evaluate("""(el) => new Promise((done) => {
+      let n = 0;
+      const key = () => {
+        el.dispatchEvent(new KeyboardEvent("keydown",
+          { key: "ArrowRight", bubbles: true, composed: true }));
+        if (++n < 5) setTimeout(key, 8); else done();
+      };
+      key();
+    })""")
+    held = settle()
+    assert len(held["keys"]) == len(up["keys"]) + 5
+    assert held["hits"] == 10 and all(k["patchInTask"] for k in held["keys"][-5:]), held
+    assert held["received"] == received
+    assert "bias=-0.5" in held["search"], held["search"]
+    shows(-0.5)
+    # Another control moves the state: the grid no longer fits and goes.
     w.page.get_by_role("button", name="GELU", exact=True).click()
     w.wait_for("return /activation=gelu/.test(location.search)")
     assert settle()["values"] == []
-    handle.focus()
-    handle.press("ArrowRight")
-    after = settle()
-    assert after["hits"] == 1 and not after["keys"][-1]["patchInTask"]
-    shows(round(bias + 0.05, 2), "gelu")
-    handle.press("ArrowRight")  # and foresight picks up again
+    handle.focus()  # back on the slider: a new grid, from here
     again = settle()
-    assert again["hits"] == 2 and len(again["values"]) == 2
-    shows(round(bias + 0.1, 2), "gelu")
-    # Two presses, the second while Python is busy with the first (a held
-    # key): the first from foresight, the second the usual way once Python
-    # is done, and the plots end on the second.
-    handle.evaluate("""(el) => {
-      const key = () => el.dispatchEvent(
-        new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
-      key();
-      queueMicrotask(key);  // after the page's flush of the first: it waits
-    }""")
-    held = settle()
-    assert held["hits"] == 3, held
-    assert f"bias={round(bias + 0.2, 2)}" in held["search"], held["search"]
-    shows(round(bias + 0.2, 2), "gelu")
+    assert len(again["values"]) == 16
+    handle.press("ArrowLeft")
+    after = settle()
+    assert after["hits"] == 11 and after["keys"][-1]["patchInTask"]
+    assert after["received"] == again["received"]
+    shows(-0.55, "gelu")
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

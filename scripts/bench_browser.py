@@ -101,6 +101,11 @@ HOOKS_JS = """() => {
   const doc = window.wfl.doc;
   const b = (window.__bench = { keys: [], patches: [] });
   window.addEventListener("keydown", () => b.keys.push(performance.now()), true);
+  // A slider's value changed on the page (a key, a drag's move).
+  b.moves = [];
+  doc.on_change((e) => {
+    if (e.attr === "value" && e.model && e.model.type === "Slider") b.moves.push(performance.now());
+  }, false);
   // Every figure's paint, by when it ended.
   const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
   const paint = view._actual_paint;
@@ -326,9 +331,7 @@ STEP_DONE_JS = """([keys, sent, timeoutMs]) => new Promise((resolve, reject) => 
 def slider_steps(page, steps: int) -> list[dict]:
     """Press ArrowRight/ArrowLeft on the bias slider; time each press to the plot change."""
     page.evaluate(HOOKS_JS)
-    group = page.locator("div.bk-input-group",
-                         has=page.locator(".bk-slider-title", has_text=SLIDER_LABEL))
-    handle = group.locator(".noUi-handle").first
+    handle = bias_handle(page)
     handle.focus()
     # Focusing scrolls; the page reports the sections now on screen and
     # Python redraws any that were stale. Start timing after that settles.
@@ -353,6 +356,81 @@ def slider_steps(page, steps: int) -> list[dict]:
         }""", before[0])
         out.append(rec)
     return out
+
+
+# A key held down: keydown events on the handle at the key-repeat rate
+# (noUiSlider steps on each), one direction, then the other.
+HOLD_JS = """(el, [key, presses, interval]) => new Promise((done) => {
+  let n = 0;
+  const press = () => {
+    el.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, composed: true }));
+    if (++n < presses) setTimeout(press, interval); else done();
+  };
+  press();
+})"""
+
+BURST_DONE_JS = """(timeoutMs) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  const check = () => {
+    const b = window.__bench, w = window.wfl;
+    if (w.busy === false && w.foreseeing !== true && !w.queued
+        && b.patches.every((p) => !p.data || p.drawn !== undefined)) return resolve(true);
+    if (performance.now() - t0 > timeoutMs) return reject(new Error("burst timed out"));
+    setTimeout(check, 20);
+  };
+  setTimeout(check, 50);
+})"""
+
+# Each value change since move n: how long until the plots were drawn with
+# data applied at or after it (the next frame that shows the slider's value
+# or a later one).
+MOVES_JS = """(n) => {
+  const b = window.__bench;
+  return b.moves.slice(n).map((t0) => {
+    const p = b.patches.find((x) => x.data && x.t >= t0 && x.drawn !== undefined);
+    return p ? p.drawn - t0 : null;
+  });
+}"""
+
+HOLD_PRESSES, HOLD_INTERVAL_MS = 24, 33  # about the key repeat of desktop systems
+DRAG_MOVES, DRAG_PX, DRAG_INTERVAL_S = 30, 2, 0.016
+
+
+def held_key(page) -> list[float | None]:
+    """Hold ArrowRight, then ArrowLeft, on the bias slider (HOLD_JS)."""
+    handle = bias_handle(page)
+    out: list[float | None] = []
+    for key in ("ArrowRight", "ArrowLeft"):
+        n = page.evaluate("() => window.__bench.moves.length")
+        handle.evaluate(HOLD_JS, [key, HOLD_PRESSES, HOLD_INTERVAL_MS])
+        page.evaluate(BURST_DONE_JS, STEP_TIMEOUT_S * 1000)
+        out += page.evaluate(MOVES_JS, n)
+    return out
+
+
+def drag(page) -> list[float | None]:
+    """Drag the bias slider's handle right and back with the mouse, a move
+    per frame; the handle snaps to the slider's step every few pixels."""
+    handle = bias_handle(page)
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    n = page.evaluate("() => window.__bench.moves.length")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for sign in (1, -1):
+        for _ in range(DRAG_MOVES):
+            x += sign * DRAG_PX
+            page.mouse.move(x, y)
+            time.sleep(DRAG_INTERVAL_S)
+    page.mouse.up()
+    page.evaluate(BURST_DONE_JS, STEP_TIMEOUT_S * 1000)
+    return page.evaluate(MOVES_JS, n)
+
+
+def bias_handle(page):
+    group = page.locator("div.bk-input-group",
+                         has=page.locator(".bk-slider-title", has_text=SLIDER_LABEL))
+    return group.locator(".noUi-handle").first
 
 
 def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
@@ -390,6 +468,8 @@ def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
                 time.sleep(0.5)
                 out[key + suffix] = slider_steps(page, steps)
                 out[key + suffix + "_foreseen"] = page.evaluate("() => window.wfl.foreseenSteps")
+                out["held_" + key + suffix] = held_key(page)
+                out["drag_" + key + suffix] = drag(page)
         return out
 
 
@@ -437,6 +517,15 @@ def summarize(runs: list[dict]) -> dict:
             out[phase] = {"p50": pct(xs, 50), "p95": pct(xs, 95), "max": max(xs)} if xs else None
         return out
 
+    def burst(key: str) -> dict | None:
+        """Held keys and drags: each value change to the next plots drawn."""
+        xs = [x for r in runs for x in r["site"].get(key, [])]
+        got = [x for x in xs if x is not None]
+        if not got:
+            return None
+        return {"moves": len(xs), "missing": len(xs) - len(got), "p50": pct(got, 50),
+                "p95": pct(got, 95), "max": max(got)}
+
     live_ratios = [c["live_ms"] / f["numpy_ms"] for c, f in zip(colds, floors, strict=True)]
     byte_ratios = [c["bytes"] / f["bytes"] for c, f in zip(colds, floors, strict=True)]
     gz_ratios = [c["gzip6_bytes"] / f["gzip6_bytes"] for c, f in zip(colds, floors, strict=True)]
@@ -478,6 +567,9 @@ def summarize(runs: list[dict]) -> dict:
         "latency_full": latency("slider_full"),
         "latency_neuron_unforeseen": latency("slider_unforeseen"),
         "latency_full_unforeseen": latency("slider_full_unforeseen"),
+        "bursts": {f"{kind}_{key}{suffix}": burst(f"{kind}_{key}{suffix}")
+                   for kind in ("held", "drag") for key in ("slider", "slider_full")
+                   for suffix in ("", "_unforeseen")},
         "foreseen_steps": {key: sum(r["site"].get(key + "_foreseen", 0) for r in runs)
                            for key in ("slider", "slider_full", "slider_unforeseen",
                                        "slider_full_unforeseen")},
@@ -534,6 +626,16 @@ def latency_rows(s: dict, t: dict) -> list[list[str]]:
             rows.append([f"slider -> {what}, p95, {page} ({lat.get('steps', 0)} steps)", "",
                          ms(got), "", f"<= {t['slider_p95_ms']:.0f} ms",
                          verdict(got is not None and got <= t["slider_p95_ms"])])
+    for kind, what in (("held", "key held down (30 presses/s)"), ("drag", "dragged")):
+        for key, page in (("slider", "?show=neuron"), ("slider_full", "full page")):
+            for suffix, note in (("", ""), ("_unforeseen", ", not foreseen")):
+                b = (s.get("bursts") or {}).get(f"{kind}_{key}{suffix}")
+                if not b:
+                    continue
+                rows.append([f"slider {what} -> plots drawn, p95, {page}{note} "
+                             f"({b['moves']} value changes)", "", ms(b["p95"]), "",
+                             f"<= {t['slider_p95_ms']:.0f} ms",
+                             verdict(b["p95"] <= t["slider_p95_ms"] and not b["missing"])])
     return rows
 
 
@@ -570,6 +672,11 @@ def detail_rows(s: dict) -> list[list[str]]:
               ("slider_unforeseen", "latency_neuron_unforeseen", "?show=neuron, not foreseen"),
               ("slider_full_unforeseen", "latency_full_unforeseen", "full page, not foreseen"))
           if s.get("foreseen_steps") and s.get(lat, {}).get("steps")],
+        *[[f"slider {kind} ({key}) -> next plots drawn p50 / p95 / max (value changes, "
+           "never drawn)",
+           f"{b['p50']:.0f} / {b['p95']:.0f} / {b['max']:.0f} ms ({b['moves']}, {b['missing']})"]
+          for key, b in (s.get("bursts") or {}).items() if b
+          for kind in [key.split("_")[0]]],
         ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
         ["warm reload: responses 200 / 304 / bytes re-sent",
          f"{s['warm_responses_200']:.0f} / {s['warm_responses_304']:.0f} / "
@@ -674,17 +781,29 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "The frame callback that reads \"drawn\" is registered for patches with data only "
         "(until 2026-11-28 also for the address-bar patch that follows, which asked for a "
         "frame of its own; see the next point). Percentiles are over all steps of all runs.",
-        "- **Foreseen and not foreseen steps** (since 2026-11-29): after each slider step "
-        "Python works out the patches of one more key press either way and sends them to "
-        "the page (`app/worker_link.py`, `Link.foresee`); a press that lands on one of "
-        "those values has its patch applied by the page in the key press's own task, and "
-        "Python, which still makes the step, sends it again only if it came out "
-        "different. The main rows are the steps as a reader gets them (nearly all "
-        "foreseen; the detail table counts them); each step also waits until the worker "
-        "has finished its foresight (`wfl.foreseeing`), as a reader's next press comes "
-        "well after it (about 40 ms in Pyodide). The \"not foreseen\" rows are the same "
-        "presses with foresight off in the page (`window.wflNoForesight`): what a value "
-        "Python did not work out ahead costs, such as a drag's positions or PageUp.",
+        "- **Foreseen and not foreseen steps** (since 2026-11-29; a grid since 2026-11-29 "
+        "evening): once the reader is on a slider (its handle focused, the pointer over "
+        "it) and after each key step on it, Python works out the patches that bring it to "
+        "each value up to 8 presses either way and sends them to the page "
+        "(`app/worker_link.py`, `Grid`, `Link.foresee`); a press or drag move that lands "
+        "on one of those values has its patch applied by the page in its own task, even "
+        "while Python is busy with the step before, and Python, which still makes the "
+        "step, checks that its state came out as the page shows it (it sends the whole "
+        "value of what the grid set if not). The main rows are the steps as a reader gets "
+        "them (the detail table counts those answered from foresight); each step also "
+        "waits until the worker has finished its foresight (`wfl.foreseeing`). The "
+        "\"not foreseen\" rows are the same presses with foresight off in the page "
+        "(`window.wflNoForesight`): what a value Python did not work out ahead costs.",
+        f"- **Key held down and drag** (since 2026-11-29): after the steps above, on the "
+        f"same page, {HOLD_PRESSES} `keydown` events on the handle {HOLD_INTERVAL_MS} ms "
+        f"apart (about a desktop's key repeat) one way, then as many the other way; then "
+        f"a mouse drag of the handle, {DRAG_MOVES} moves of {DRAG_PX} px, one every "
+        f"{DRAG_INTERVAL_S * 1000:.0f} ms, right and back (the slider's value changes "
+        "every few moves). Nothing waits for Python between them. Each change of the "
+        "slider's value on the page (BokehJS document change) is timed to the end of the "
+        "paints of the first frame after a data patch applied at or after it: the next "
+        "frame that shows that value or a later one. A change never drawn that way "
+        "(none seen so far) counts as a MISS.",
         "- **What \"drawn\" waits for besides Python**: the display's next frame after the "
         "data is applied (0 to 16.7 ms at 60 Hz) and that frame's paints, the two detail "
         "rows above. A key press also asks for a frame of its own (the slider's handle "

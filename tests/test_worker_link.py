@@ -516,33 +516,79 @@ def test_grid_values_run_ahead_the_way_the_slider_moves() -> None:
     assert wl.grid_values(ints) == [1, 2, 3] and all(type(v) is int for v in wl.grid_values(ints))
 
 
+class PageCopy:
+    """A copy of the document standing in for the page: applies a grid's
+    patches as loader.js's applyGrid does (keeps the anchor's value of
+    each key before its first change, and puts it back for what the last
+    patch set and this one does not)."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = Document.from_json(doc.to_json())
+        self.snapshot: dict[str, object] = {}
+        self.last: list[str] = []
+
+    def apply(self, patch: dict, buffers: dict[str, bytes], keys: list[str]) -> None:
+        for key in keys:
+            mid, attr = key.split(" ")
+            if key not in self.snapshot:
+                value = getattr(self.doc.get_model_by_id(mid), attr)
+                self.snapshot[key] = dict(value) if isinstance(value, dict) else value
+        for key in self.last:
+            if key not in keys:
+                mid, attr = key.split(" ")
+                value = self.snapshot[key]
+                setattr(self.doc.get_model_by_id(mid), attr,
+                        dict(value) if isinstance(value, dict) else value)
+        self.doc.apply_json_patch(_serialized(patch, buffers), setter="test")
+        self.last = keys
+
+    def assert_shows(self, doc: Document, where: object) -> None:
+        """Every data source and text (prose) as in `doc`."""
+        for m in doc.models:
+            copy = self.doc.get_model_by_id(m.id)
+            if isinstance(m, ColumnDataSource):
+                assert json.dumps(dict(copy.data), default=repr) == \
+                    json.dumps(dict(m.data), default=repr), (where, m.id)
+            elif isinstance(text := getattr(copy, "text", None), str):
+                assert text == m.text, (where, m.id)  # prose (a LabelSet's is a field)
+
+
+def built_app() -> tuple[Document, object, Sent, Foreseen, wl.Link]:
+    from app.main import build_app
+
+    doc = Document()
+    page = build_app("")
+    root = page.get_root(doc)
+    doc.add_root(root)
+    sent, seen = Sent(), Foreseen()
+    link = wl.Link(doc, sent, foresee=seen)
+    doc.models.flush_synced()
+    return doc, page, sent, seen, link
+
+
+def grid_patches(seen: Foreseen, grid: wl.Grid) -> dict[float, tuple[dict, dict, list[str]]]:
+    return {v: (p, b, keys) for v, p, b, _, g, keys in seen.steps if g == grid.id}
+
+
 def test_the_apps_grid_applied_as_the_page_does_is_the_step_itself(tuned: None) -> None:
     """On the explorable (sections 1 and 2 on screen): a copy of the
     document standing in for the page applies the bias grid's patches as
-    loader.js does (the anchor's values put back for what the last patch
-    set and this one does not), along a path of presses back and forth and
-    a jump; after each, every data source and text of the copy equals
-    Python's after the real step, Python sends nothing but the address
-    bar, and working out the grid left the state as it was."""
+    loader.js does, along a path of presses back and forth and a jump;
+    after each, every data source and text of the copy equals Python's
+    after the real step, Python sends nothing but the address bar, and
+    working out the grid left the state as it was."""
     from panel.io.state import set_curdoc
 
-    from app.main import build_app
     from app.state import AppState
 
-    doc = Document()
-    with set_curdoc(doc):
-        page = build_app("")
-        root = page.get_root(doc)
-        doc.add_root(root)
-        sent, seen = Sent(), Foreseen()
-        link = wl.Link(doc, sent, foresee=seen)
-        doc.models.flush_synced()
+    with set_curdoc(Document()):
+        doc, page, sent, seen, link = built_app()
         for key, section in page.wfl_sections.items():
             section.set_on_screen(key in ("recall", "neuron"))
         bias = page.wfl_sections["neuron"].bias
-        model = bias._models[root.ref["id"]][0]
+        model = bias._models[doc.roots[0].ref["id"]][0]
         link.apply(slider_step(model.id, -0.95))
-        shown = Document.from_json(doc.to_json())  # the page, after that step
+        shown = PageCopy(doc)  # the page, after that step
         state: AppState = page.wfl_state
         state_before = state.param.values()
         data_before = {m.id: json.dumps(dict(m.data), default=repr)
@@ -552,38 +598,52 @@ def test_the_apps_grid_applied_as_the_page_does_is_the_step_itself(tuned: None) 
                 if isinstance(m, ColumnDataSource)} == data_before
         assert state.param.values() == state_before and bias.value == -0.95
         grid = link.grid
-        patches = {v: (p, b, keys) for v, p, b, _, g, keys in seen.steps if g == grid.id}
-        assert len(patches) == 2 * wl.GRID_REACH
-        snapshot: dict[str, object] = {}
-        last: list[str] = []
+        assert len(grid_patches(seen, grid)) == 2 * wl.GRID_REACH
         sent.patches.clear()
         sent.later.clear()
         for value in (-0.9, -0.85, -1.0, -1.1, -0.75, -0.8):
-            if value not in patches:
-                foresee_all(link)
-                patches = {v: (p, b, keys) for v, p, b, _, g, keys in seen.steps
-                           if g == grid.id}
-            patch, buffers, keys = patches[value]
-            # As loader.js's applyGrid: keep the anchor's value, put it back.
-            for key in keys:
-                mid, attr = key.split(" ")
-                snapshot.setdefault(key, getattr(shown.get_model_by_id(mid), attr))
-            for key in last:
-                if key not in keys:
-                    mid, attr = key.split(" ")
-                    setattr(shown.get_model_by_id(mid), attr, snapshot[key])
-            shown.apply_json_patch(_serialized(patch, buffers), setter="test")
-            last = keys
+            foresee_all(link)
+            shown.apply(*grid_patches(seen, grid)[value])
             link.apply(slider_step(model.id, value), foreseen=value, grid=grid.id)
             assert all(sent.later), value  # only the address bar
             assert link.grid is grid and bias.value == value
-            for m in doc.models:
-                if isinstance(m, ColumnDataSource):
-                    copy = shown.get_model_by_id(m.id)
-                    assert json.dumps(dict(copy.data), default=repr) == \
-                        json.dumps(dict(m.data), default=repr), (value, m.id)
-                elif isinstance(text := getattr(shown.get_model_by_id(m.id), "text", None), str):
-                    assert text == m.text, (value, m.id)  # prose (a LabelSet's is a field)
+            shown.assert_shows(doc, value)
+
+
+def test_every_foreseen_slider_of_the_app_is_its_own_step(tuned: None) -> None:
+    """Every slider of the explorable that foresight works for, with every
+    section on screen: reached (focus), its grid applied as the page does
+    along a path (a press, a jump, back past where it began) matches the
+    real steps, so Python sends nothing back."""
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(Document()):
+        doc, page, sent, seen, link = built_app()
+        for section in page.wfl_sections.values():
+            section.set_on_screen(True)
+        sliders = [m for m in doc.models if wl._foreseeable(m)]
+        assert len(sliders) >= 8, [m.title for m in sliders]
+        for slider in sliders:
+            shown = PageCopy(doc)
+            anchor = slider.value
+            assert link.focus(slider.id), slider.title
+            foresee_all(link)
+            grid = link.grid
+            values = sorted(grid_patches(seen, grid))
+            ups = [v for v in values if v > anchor]
+            downs = [v for v in reversed(values) if v < anchor]
+            path = [v for v in (*ups[:1], *ups[2:3], *downs[1:2], *downs[:1], *ups[:1])]
+            assert len(path) >= 3, (slider.title, values)
+            sent.patches.clear()
+            sent.later.clear()
+            for value in path:
+                foresee_all(link)
+                shown.apply(*grid_patches(seen, grid)[value])
+                link.apply(slider_step(slider.id, value), foreseen=value, grid=grid.id)
+                assert all(sent.later) and link.grid is grid, (slider.title, value)
+                shown.assert_shows(doc, (slider.title, value))
+            # Back where it was, the usual way, for the next slider.
+            link.apply(slider_step(slider.id, anchor))
 
 
 def _serialized(patch: dict, buffers: dict[str, bytes]) -> object:

@@ -171,8 +171,9 @@ class NeuronSection(Section):
                line_dash="dashed", color=EDGE, legend_label="row · x + bias = 0")
         p.scatter("x", "y", source=self.points, size=16 if s.presenter else 12,
                   color="color", line_color=text_color(s), line_width=1.5)
-        p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points, x_offset=10,
-                              y_offset=4, text_color=text_color(s),
+        p.add_layout(LabelSet(x="x", y="y", text="label", source=self.points,
+                              text_align="center", text_baseline="bottom",
+                              y_offset=10 if s.presenter else 8, text_color=text_color(s),
                               background_fill_color=page_bg(s), background_fill_alpha=0.8,
                               text_font_size="12pt" if s.presenter else "10pt"))
         p.legend.location = "top_right"  # clear of the probe points and of the edge's ends
@@ -189,15 +190,20 @@ class NeuronSection(Section):
 
         # Before and after side by side, not overlaid: a translucent "after"
         # over the "before" mixed into a third colour no legend explained.
-        b = fig(s, height=260, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
+        b = fig(s, height=300, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
                 title="This neuron, name by name",
-                x_axis_label="row · input + bias, before and after the nonlinearity")
+                x_axis_label="row · input + bias, then the activation")
         b.hbar(y=dodge("name", 0.2, range=b.y_range), right="pre", height=0.38, color=ACCENT,
                source=self.bars, legend_label=BEFORE)
         b.hbar(y=dodge("name", -0.2, range=b.y_range), right="post", height=0.38, color="color",
                source=self.bars, legend_field="kind")
         b.ygrid.grid_line_color = None
-        b.add_layout(b.legend[0], "right")  # beside the bars: inside, it hid some
+        # Below the bars: inside, it hid some; beside them, it took the
+        # width, and the nonlinearity above (whose frame Bokeh aligns with
+        # this one's) shrank to half a phone's width.
+        b.add_layout(b.legend[0], "below")
+        b.legend.orientation = "horizontal"
+        b.legend.location = "center"
         legend_style(b, s)
         self.bar_fig = b
 
@@ -273,7 +279,10 @@ class NeuronSection(Section):
         update(self.points, {
             "name": names, "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
             "pre": pre_j.tolist(), "post": post_j.tolist(), "color": colors,
-            "label": [f"{n}: {num(v)}" for n, v in zip(names, post_j, strict=True)],
+            # Two lines, centred above the point: on a phone the plane is
+            # some 260 px wide, and "Michael Jordan: 1.00" beside the point
+            # ran into the next point's label and past the right edge.
+            "label": [f"{n}\n{num(v)}" for n, v in zip(names, post_j, strict=True)],
         })
         if model.cfg.activation != self._curve_of:  # the curve depends on nothing else
             self._curve_of = model.cfg.activation

@@ -551,13 +551,8 @@ class Link:
         having applied the grid's patch for `value`: that patch's values
         where it set something, the anchor's elsewhere. Compared are the
         keys this step changed, that patch set, and the previous one set."""
-        changed: dict[Key, Model] = {}
-        for event in events:
-            key = event_key(event)
-            if key is None:
-                return False
-            changed[key] = event.model
-        if self.doc.models._new_models:
+        changed = self._changed(events)
+        if changed is None:
             return False
         want = grid.patches[value]
         keys = {**changed, **{k: grid.models[k] for k in (*want, *grid.here_keys)}}
@@ -622,6 +617,11 @@ class Link:
             self.batching = False
             self.pending = []
             drop_after_redraw()
+        return self._changed(events)
+
+    def _changed(self, events: list[DocumentPatchedEvent]) -> dict[Key, Model] | None:
+        """What these events set, by key; None if one is of a kind a grid
+        does not carry, or the change made a model (the page has not got it)."""
         if self.doc.models._new_models:
             return None
         changed: dict[Key, Model] = {}

@@ -476,6 +476,27 @@ def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> Non
     assert after["hits"] == 11 and after["keys"][-1]["patchInTask"]
     assert after["received"] == again["received"]
     shows(-0.55, "gelu")
+    # A drag: the mouse moves the handle a few steps right and part of the
+    # way back. Each value it passes is drawn from the grid (a drag sets
+    # `value` alone, and `value_throttled` on release), and Python, making
+    # the same steps, has nothing to send back.
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w.page.mouse.move(x, y)
+    w.page.mouse.down()
+    for dx in (3, 6, 9, 12, 15, 12, 9):
+        w.page.mouse.move(x + dx, y)
+        time.sleep(0.05)
+    w.page.mouse.up()
+    dragged = settle()
+    assert dragged["hits"] >= after["hits"] + 3, dragged
+    assert dragged["received"] == after["received"], "Python resent a value the drag drew"
+    bias = float(re.search(r"bias=(-?[0-9.]+)", dragged["search"]).group(1))
+    assert bias > -0.55
+    slider_value = w.page.evaluate("""() => [...window.wfl.doc.all_models].find(
+      (m) => m.type === "Slider" && m.title === "Bias (threshold)").value""")
+    assert slider_value == pytest.approx(bias)  # (aria-valuenow is rounded to 0.1)
+    shows(bias, "gelu")
 
 
 def test_live_page_imports_only_what_ships(watched) -> None:

@@ -28,6 +28,10 @@
     // Tests set this to have every patch encoded twice, ours and Bokeh's
     // own way, and any difference reported as an error.
     checkPatches: Boolean(window.wflCheckPatches),
+    // Tests raise how slow a slider step may be and still be foreseen
+    // (app/worker_link.py, FORESEE_MAX_S): they check the steps, and a
+    // loaded machine must not stop a grid they count on.
+    foreseeMaxS: Number(window.wflForeseeMaxS) || null,
   });
   window.wflBoot = { worker, channel, early, config, startedAt: performance.now() };
 })();

@@ -49,7 +49,8 @@ function sendForesight(text, buffers, model, value, seq, grid, keys) {
 
 let pyodide = null;
 
-async function boot({ base, search, packages, prerender, verify, checkPatches, channel }) {
+async function boot({ base, search, packages, prerender, verify, checkPatches, foreseeMaxS,
+                      channel }) {
   const t0 = performance.now();
   if (channel && typeof BroadcastChannel === "function") outbox = new BroadcastChannel(channel);
   const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
@@ -77,6 +78,7 @@ async function boot({ base, search, packages, prerender, verify, checkPatches, c
   pyodide.globals.set("wfl_prerender", mayKeep ? prerender.fingerprint : null);
   pyodide.globals.set("wfl_verify", Boolean(verify));
   pyodide.globals.set("wfl_check_patches", Boolean(checkPatches));
+  pyodide.globals.set("wfl_foresee_max_s", foreseeMaxS || null);
   const doc = await pyodide.runPythonAsync(`
 import pyodide.ffi
 if not hasattr(pyodide.ffi, "jsnull"):
@@ -237,6 +239,9 @@ async function handle(msg) {
 import functools
 from bokeh.events import DocumentReady
 from panel.io.state import state
+import app.worker_link
+if wfl_foresee_max_s:
+    app.worker_link.FORESEE_MAX_S = wfl_foresee_max_s
 wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)
 state.curdoc.unhold()
 state.curdoc.on_event("document_ready", functools.partial(state._schedule_on_load, state.curdoc))

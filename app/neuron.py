@@ -175,7 +175,7 @@ class NeuronSection(Section):
                               text_align="center", text_baseline="bottom",
                               y_offset=10 if s.presenter else 8, text_color=text_color(s),
                               background_fill_color=page_bg(s), background_fill_alpha=0.8,
-                              text_font_size="12pt" if s.presenter else "10pt"))
+                              text_font_size="15pt" if s.presenter else "10pt"))
         p.legend.location = "top_right"  # clear of the probe points and of the edge's ends
         legend_style(p, s)
         self.plane_fig = p

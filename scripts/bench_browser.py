@@ -117,6 +117,29 @@ HOOKS_JS = """() => {
       ends.push(performance.now());
     }
   };
+  // Figures on screen that were asked to paint and have not yet: a paint
+  // can come a frame or more after the one that follows the patch (BokehJS
+  // spaces a figure's paints with a timer), and a step is drawn only once
+  // they are all done. Until 2026-11-29 "drawn" was read after the first
+  // frame, so a step whose paints came later counted as drawn early (a
+  // devtools trace of the full page: 5 steps in 60).
+  const waiting = (b.waiting = new Set());
+  const drained = [];
+  const schedule = view.schedule_paint;
+  view.schedule_paint = function () {
+    if (!this.wflOffScreen && !this.wflFar) waiting.add(this);
+    return schedule.call(this);
+  };
+  const whole = view.paint;
+  view.paint = function () {
+    try {
+      return whole.call(this);
+    } finally {
+      waiting.delete(this);
+      if (waiting.size === 0) drained.splice(0).forEach((f) => f());
+    }
+  };
+  b.stuck = 0;
   const orig = doc.apply_json_patch.bind(doc);
   doc.apply_json_patch = (patch, buffers) => {
     const out = orig(patch, buffers);
@@ -136,11 +159,23 @@ HOOKS_JS = """() => {
     // before this one, and run first, so this callback's performance.now()
     // came after the paints (until 2026-11-29 it was read as the frame's
     // start, putting most of the paints into the "wait" row).
+    // Then, if figures on screen are still to paint, when they have.
     if (rec.data) requestAnimationFrame((start) => {
       setTimeout(() => {
-        const since = ends.filter((e) => e >= rec.t);
         rec.frame = start;
-        rec.drawn = since.length ? Math.max(...since) : start;
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          const since = ends.filter((e) => e >= rec.t);
+          rec.drawn = since.length ? Math.max(...since) : start;
+        };
+        if (waiting.size === 0) return finish();
+        drained.push(finish);
+        setTimeout(() => {
+          if (!done) b.stuck += 1;
+          finish();
+        }, 1000);
       }, 0);
     });
     return out;

@@ -13,6 +13,7 @@
   tuneBokeh();
   keepLegends();
   cacheFontSize();
+  paintInNextFrame();
   paintOnlyNearScreen();
   hideEmptyOverlays();
   mainGlyphOnly();
@@ -640,6 +641,38 @@
       },
     });
     wfl.cachedFontSize = true;
+  }
+
+  // A figure asked to paint is painted in the coming frame. BokehJS spaces
+  // a figure's paints at least 1000/60 ms apart with a timer
+  // (core/util/throttle) on top of waiting for a frame, so a slider step
+  // that came within 16.7 ms of the figure's last paint waited out the
+  // timer and was drawn a frame or two late (a devtools trace of the full
+  // page: 5 steps in 60, every figure on screen painted about 17 ms after
+  // the frame that should have shown it). A frame callback already paints
+  // a figure at most once per frame, which is all the spacing needed.
+  // wfl.paintNextFrame says whether this is on (tests).
+  function paintInNextFrame() {
+    wfl.paintNextFrame = false;
+    const view = bokehProto("models/plots/plot_canvas", "PlotView");
+    if (!view || typeof view.schedule_paint !== "function" || typeof view.repaint !== "function"
+        || typeof view._await_ready !== "function") return;
+    view.schedule_paint = function () {
+      if (this.is_paused) return;
+      if (!this.wflFrame) {
+        this.wflFrame = new Promise((done, fail) => requestAnimationFrame(() => {
+          this.wflFrame = null;
+          try {
+            if (!this.is_destroyed) this.repaint();
+            done();
+          } catch (e) {
+            fail(e);
+          }
+        }));
+      }
+      this._await_ready(this.wflFrame);
+    };
+    wfl.paintNextFrame = true;
   }
 
   // A figure off the reader's screen keeps its new data but is painted only

@@ -1062,6 +1062,59 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")
 
 
+
+BACK_TO_BACK_JS = """(id) => new Promise((resolve) => {
+  // Ask the figure to paint, and again the moment the frame that painted it
+  // is over: each time, its paints once the next frame is over, and how
+  // many timers the request set (BokehJS's throttle sets one when asked
+  // within 1000/60 ms of the last paint, and paints a frame or two later).
+  const find = (views) => {
+    for (const v of views) {
+      if (v.model && v.model.id === id) return v;
+      const inner = v.child_views ? find(v.child_views) : null;
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const view = find(Bokeh.index.roots || []);
+  const count = () => window.paints.get(id) || 0;
+  const set = window.setTimeout;
+  const out = [[count(), 0]];
+  const ask = (left) => {
+    let timers = 0;
+    window.setTimeout = (...args) => { timers += 1; return set(...args); };
+    try {
+      view.request_paint();
+    } finally {
+      window.setTimeout = set;
+    }
+    requestAnimationFrame(() => set(() => {
+      out.push([count(), timers]);
+      if (left > 1) ask(left - 1); else resolve(out);
+    }, 0));
+  };
+  ask(3);
+})"""
+
+
+def test_a_figure_asked_again_soon_after_a_paint_paints_in_the_next_frame(watched) -> None:
+    """BokehJS holds a figure's paint back until 1000/60 ms after its last
+    one, by a timer and then a frame: a slider step coming just after a
+    paint was drawn a frame late. The page paints each asked figure in the
+    coming frame (loader.js, paintInNextFrame): asked three times, each as
+    soon as the frame before is over, the plane is painted in each next
+    frame, and no request sets a timer (without the change, the second and
+    third did)."""
+    w = watched
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.paintNextFrame") is True
+    w.page.evaluate(COUNT_PAINTS_JS)
+    plane = w.page.evaluate(FIGURE_JS, "Where the neuron fires")
+    out = w.page.evaluate(BACK_TO_BACK_JS, plane["id"])
+    assert [n - out[0][0] for n, _ in out] == [0, 1, 2, 3], out
+    assert [timers for _, timers in out] == [0, 0, 0, 0], out
+
 SECTION_HEIGHTS_JS = """() => {
   // Each section's height as the page lays it out, and as it would be with
   // its contents always rendered (the check puts the style back).

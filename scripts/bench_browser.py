@@ -505,6 +505,7 @@ def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
                 out[key + suffix + "_foreseen"] = page.evaluate("() => window.wfl.foreseenSteps")
                 out["held_" + key + suffix] = held_key(page)
                 out["drag_" + key + suffix] = drag(page)
+                out[key + suffix + "_stuck"] = page.evaluate("() => window.__bench.stuck")
         return out
 
 
@@ -605,6 +606,8 @@ def summarize(runs: list[dict]) -> dict:
         "bursts": {f"{kind}_{key}{suffix}": burst(f"{kind}_{key}{suffix}")
                    for kind in ("held", "drag") for key in ("slider", "slider_full")
                    for suffix in ("", "_unforeseen")},
+        "stuck": sum(r["site"].get(key + suffix + "_stuck", 0) for r in runs
+                     for key in ("slider", "slider_full") for suffix in ("", "_unforeseen")),
         "foreseen_steps": {key: sum(r["site"].get(key + "_foreseen", 0) for r in runs)
                            for key in ("slider", "slider_full", "slider_unforeseen",
                                        "slider_full_unforeseen")},
@@ -697,7 +700,8 @@ def detail_rows(s: dict) -> list[list[str]]:
                             ("latency_full_unforeseen", "full page, not foreseen"))
           for phase, what in (("all", "every plot's data applied"),
                               ("wait", "data applied to the next frame's start"),
-                              ("paint", "that frame's figure paints"), ("drawn", "drawn"))
+                              ("paint", "that frame's start to the figures painted"),
+                              ("drawn", "drawn"))
           if s.get(key, {}).get(phase)],
         *[[f"slider ({page}): steps the page answered from Python's foresight",
            f"{s['foreseen_steps'][key]} of {s[lat]['steps']}"]
@@ -712,6 +716,8 @@ def detail_rows(s: dict) -> list[list[str]]:
            f"{b['p50']:.0f} / {b['p95']:.0f} / {b['max']:.0f} ms ({b['moves']}, {b['missing']})"]
           for key, b in (s.get("bursts") or {}).items() if b
           for kind in [key.split("_")[0]]],
+        ["steps and moves whose figures on screen were not all painted 1 s later "
+         "(counted as drawn then)", f"{s.get('stuck', 0)}"],
         ["requests, cold: floor / site", f"{s['floor_requests']:.0f} / {s['site_requests']:.0f}"],
         ["warm reload: responses 200 / 304 / bytes re-sent",
          f"{s['warm_responses_200']:.0f} / {s['warm_responses_304']:.0f} / "

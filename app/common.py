@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 from bokeh.core.property.validation import validate
-from bokeh.models import ColumnDataSource, GlyphRenderer, InlineStyleSheet
+from bokeh.models import ColumnDataSource, GlyphRenderer, InlineStyleSheet, Title
 from bokeh.plotting import figure
 from panel.models.markup import HTML as HTMLModel
 
@@ -423,18 +423,39 @@ def rgba_image(values: np.ndarray, lut: np.ndarray, low: float, high: float) -> 
     return np.where(finite, lut[idx], np.uint32(NAN_RGBA)).astype(np.uint32)
 
 
-def bokeh(f: figure) -> pn.pane.Bokeh:
-    """The figure as a pane, without the glyph copies no reader can see.
+def bokeh(f: figure) -> pn.viewable.Viewable:
+    """The figure as a pane under its title, without the glyph copies no
+    reader can see.
 
     Bokeh's glyph methods give every renderer a dimmed copy for unselected
     points and another for a muted legend entry. These figures have no
     selection tools and no muting, so the copies only add models for the
-    browser to boot and draw; "auto" derives them if ever needed."""
+    browser to boot and draw; "auto" derives them if ever needed.
+
+    The title is page text above the canvas (a heading, in the figure's
+    title type), not Bokeh's: Bokeh draws its title from the left edge of
+    the plot area, after the axis labels, and cuts it at the canvas's right
+    edge, so on a phone and at presenter size on a 1024 px projector long
+    titles lost their ends. Page text wraps, and a screen reader reads it.
+    The figure keeps its title model, hidden, so it is still found by it."""
     for r in f.renderers:
         if isinstance(r, GlyphRenderer):
             r.nonselection_glyph = "auto"
             r.muted_glyph = "auto"
-    return pn.pane.Bokeh(f, sizing_mode="stretch_width")
+    pane = pn.pane.Bokeh(f, sizing_mode="stretch_width")
+    title = f.title.text if isinstance(f.title, Title) else ""
+    if not title:
+        return pane
+    f.title.visible = False
+    css = (f":host {{ font-size: {f.title.text_font_size}; font-weight: bold; "
+           f"color: {f.title.text_color}; line-height: 1.25; }}")
+    markup = f'<div role="heading" aria-level="3">{html.escape(title)}</div>'
+    # Escaped once more: the model decodes entities before showing (LiveText).
+    head = HTMLModel(text=html.escape(markup, quote=False), css_classes=["wfl-figure-title"],
+                     sizing_mode="stretch_width", margin=(5, 10, 0, 10), disable_math=True,
+                     stylesheets=[InlineStyleSheet(css=css)])
+    return pn.Column(pn.pane.Bokeh(head, sizing_mode="stretch_width"), pane,
+                     sizing_mode="stretch_width")
 
 
 def side_by_side(*items: Any, basis: int = 300) -> pn.Row:

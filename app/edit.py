@@ -109,7 +109,7 @@ class EditSection(Section):
                                                        "color", "kind")})
         f = fig(state, height=max(320, 22 * len(names)), y_range=FactorRange(*reversed(names)),
                 x_range=X_RANGE, title="Each fact's own sport, before and after the edit",
-                x_axis_label="what the MLP writes along the fact's sport")
+                x_axis_label="what the MLP writes\nalong the fact's sport")
         f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
                source=self.facts, legend_label="before")
         f.hbar(y="name", right="after", height=0.4, color="color", source=self.facts,

@@ -192,7 +192,7 @@ class NeuronSection(Section):
         # over the "before" mixed into a third colour no legend explained.
         b = fig(s, height=300, y_range=FactorRange(factors=[]), x_range=(-3.2, 5.2),
                 title="This neuron, name by name",
-                x_axis_label="row · input + bias, then the activation")
+                x_axis_label="row · input + bias,\nthen the activation")
         b.hbar(y=dodge("name", 0.2, range=b.y_range), right="pre", height=0.38, color=ACCENT,
                source=self.bars, legend_label=BEFORE)
         b.hbar(y=dodge("name", -0.2, range=b.y_range), right="post", height=0.38, color="color",

@@ -552,6 +552,38 @@ def test_figures_carry_no_invisible_models() -> None:
                              for r in renderers)
 
 
+
+@pytest.mark.parametrize("presenter", [False, True])
+def test_each_figure_title_is_a_heading_above_it(presenter: bool) -> None:
+    """A figure's title is page text (a level-3 heading in the title's type
+    and colour) and Bokeh's own is hidden: drawn on the canvas from the plot
+    area's left edge, long titles lost their ends on a phone and on a
+    projector. The heading shows the text as text, tags and all."""
+    import html
+
+    from bokeh.models import Title
+    from bokeh.plotting import figure
+
+    from app.common import bokeh
+
+    f = figure(title="Fires <b>only</b> if a & b")
+    f.title.text_font_size = "20pt" if presenter else "13pt"
+    f.title.text_color = "#000000"
+    col = bokeh(f)
+    head, pane = col[0].object, col[1].object
+    assert pane is f and isinstance(f.title, Title) and f.title.visible is False
+    shown = html.unescape(head.text)  # the model decodes entities once
+    assert shown == ('<div role="heading" aria-level="3">'
+                     "Fires &lt;b&gt;only&lt;/b&gt; if a &amp; b</div>")
+    css = head.stylesheets[0].css
+    assert f"font-size: {f.title.text_font_size}" in css and "color: #000000" in css
+    # Every titled figure of the page is built this way.
+    models = _page_models("presenter=1" if presenter else "")
+    heads = [m for m in models if "wfl-figure-title" in (getattr(m, "css_classes", None) or [])]
+    titled = [m for m in models if isinstance(m, figure) and m.title.text]
+    assert len(heads) == len(titled) >= 15
+    assert all(m.title.visible is False for m in titled)
+
 def test_fingerprint_tells_documents_apart() -> None:
     """The worker keeps the prerendered page only when this digest matches:
     same link, same models in the same order, same digest; another link with

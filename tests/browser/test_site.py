@@ -718,6 +718,54 @@ HEATMAP_CELLS_JS = """(scroll) => {
 }"""
 
 
+FIGURE_TEXT_JS = """() => {
+  // Each figure's title (page text above it) and axis labels (drawn on its
+  // canvas, centred on the plot area, a line per "\\n"): how far each runs
+  // past the left or right edge of what shows it, in px (0 if it fits).
+  const out = { titles: [], labels: [], titled: 0 };
+  const ctx = document.createElement("canvas").getContext("2d");
+  const figures = [];
+  const walk = (views) => {
+    for (const v of views) {
+      if (!v || !v.model) continue;
+      if (v.model.type === "Figure" && v.frame) figures.push(v);
+      if (v.child_views) walk(v.child_views);
+    }
+  };
+  walk(Bokeh.index.roots || []);
+  for (const v of figures) {
+    if (v.model.title && v.model.title.text) out.titled += 1;
+    const frame = v.frame.bbox, width = v.bbox.width;
+    for (const axis of [...v.model.below, ...v.model.above]) {
+      if (!axis.axis_label) continue;
+      ctx.font = `${axis.axis_label_text_font_style} ${axis.axis_label_text_font_size} `
+        + axis.axis_label_text_font;
+      for (const line of String(axis.axis_label).split("\\n")) {
+        const w = ctx.measureText(line).width, mid = frame.x + frame.width / 2;
+        out.labels.push({ line, over: Math.max(0, w / 2 - mid, mid + w / 2 - width) });
+      }
+    }
+  }
+  const heads = [];
+  const find = (root) => {
+    for (const el of root.querySelectorAll("*")) {
+      if (el.classList.contains("wfl-figure-title") && el.shadowRoot) {
+        heads.push(...el.shadowRoot.querySelectorAll("[role=heading]"));
+      }
+      if (el.shadowRoot) find(el.shadowRoot);
+    }
+  };
+  find(document);
+  const page = document.documentElement.clientWidth;
+  for (const h of heads) {
+    const r = h.getBoundingClientRect();
+    out.titles.push({ text: h.textContent, level: h.getAttribute("aria-level"),
+      over: Math.max(0, h.scrollWidth - h.clientWidth, r.right - page, -r.left) });
+  }
+  return out;
+}"""
+
+
 @pytest.mark.parametrize(("query", "width"), [
     ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700), ("", 420)])
 def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
@@ -747,6 +795,13 @@ def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
         assert plane["width"] > 0.8 * width and curve["width"] > 0.8 * width, (plane, curve)
     else:
         assert curve["x"] >= plane["x"] + plane["width"] - 1, (plane, curve)
+    # Every figure's title and axis labels are whole: a title is page text
+    # that wraps (Bokeh's own, drawn from the plot area's left edge, lost its
+    # end on a phone and at presenter size: "This neuron, name by nam").
+    text = w.page.evaluate(FIGURE_TEXT_JS)
+    assert len(text["titles"]) == text["titled"] >= 4, text
+    assert all(t["level"] == "3" and t["over"] <= 1 for t in text["titles"]), text["titles"]
+    assert [x for x in text["labels"] if x["over"] > 1] == [], text["labels"]
     if "show=" in query:
         return
     # The heatmap's numbers fit their cells ("1.01.0" ran together at

@@ -1059,6 +1059,16 @@ def test_legend_entries_are_kept_across_data_steps_and_rebuilt_for_new_labels(wa
     assert sizes[0] == sizes[1] and sizes[0] > 0, sizes
 
 
+# The view of the model with id `id` (a JS expression, for inside a function).
+VIEW_BY_ID_JS = """((find) => find(find, Bokeh.index.roots || []))((find, views) => {
+  for (const v of views) {
+    if (v.model && v.model.id === id) return v;
+    const inner = v.child_views ? find(find, v.child_views) : null;
+    if (inner) return inner;
+  }
+  return null;
+})"""
+
 COUNT_PAINTS_JS = """() => {
   // Count BokehJS paints by figure id (the test's own wrapper).
   const view = Bokeh.require("models/plots/plot_canvas").PlotView.prototype;
@@ -1099,15 +1109,7 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     # back, far or not: the document's idle state (and with it Panel's
     # address bar) depends on it.
     w.page.evaluate("""(id) => {
-      const find = (views) => {
-        for (const v of views) {
-          if (v.model && v.model.id === id) return v;
-          const inner = v.child_views ? find(v.child_views) : null;
-          if (inner) return inner;
-        }
-        return null;
-      };
-      const view = find(Bokeh.index.roots || []);
+      const view = """ + VIEW_BY_ID_JS + """;
       view.notify_finished_after_paint();
       view.request_paint();
     }""", far["id"])
@@ -1117,21 +1119,12 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w.wait_for(f"return (window.paints.get('{far['id']}') || 0) > {far['paints']}")
 
 
-
 BACK_TO_BACK_JS = """(id) => new Promise((resolve) => {
   // Ask the figure to paint, and again the moment the frame that painted it
   // is over: each time, its paints once the next frame is over, and how
   // many timers the request set (BokehJS's throttle sets one when asked
   // within 1000/60 ms of the last paint, and paints a frame or two later).
-  const find = (views) => {
-    for (const v of views) {
-      if (v.model && v.model.id === id) return v;
-      const inner = v.child_views ? find(v.child_views) : null;
-      if (inner) return inner;
-    }
-    return null;
-  };
-  const view = find(Bokeh.index.roots || []);
+  const view = """ + VIEW_BY_ID_JS + """;
   const count = () => window.paints.get(id) || 0;
   const set = window.setTimeout;
   const out = [[count(), 0]];

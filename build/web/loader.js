@@ -10,6 +10,7 @@
     addressPatches: 0,
     errors: [], marks: {},
   });
+  keepOneHistoryEntry();
   tuneBokeh();
   keepLegends();
   cacheFontSize();
@@ -530,6 +531,21 @@
     };
     deferPositions(view, holdsSomething);
     wfl.tunedBokeh = true;
+  }
+
+  // Panel's Location writes every state change into the address bar with
+  // history.pushState, so each slider step became a history entry: Back
+  // walked the address bar through old slider values while the page stayed
+  // as it was (nothing listens for popstate), leaving a URL that no longer
+  // matched the view, and leaving the page took a Back per step. The page
+  // has no other use for entries: a change replaces the current one, and
+  // Back leaves the page. wfl.oneHistoryEntry says whether this is on.
+  function keepOneHistoryEntry() {
+    const replace = history.replaceState;
+    history.pushState = function (state, title, url) {
+      return replace.call(history, state, title, url);
+    };
+    wfl.oneHistoryEntry = true;
   }
 
   // A BokehJS class's prototype, or null if this BokehJS has no such module

@@ -312,6 +312,28 @@ def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
     assert settled_bias() == bias, "the shared URL did not restore the bias"
 
 
+
+def test_back_leaves_the_page_after_slider_steps(watched) -> None:
+    """Each step rewrites the address bar in place (loader.js,
+    keepOneHistoryEntry). With Panel's pushState every step was a history
+    entry: Back showed an older slider value in the address bar while the
+    page stayed put, and leaving took a Back per step."""
+    w = watched
+    first = w.base + "?show=recall"
+    w.page.goto(first)
+    w.wait_live()
+    w.page.goto(w.base + "?show=neuron")
+    w.wait_live()
+    assert w.page.evaluate("() => window.wfl.oneHistoryEntry") is True
+    entries = w.page.evaluate("() => history.length")
+    handle = slider_handle(w, "Bias (threshold)")
+    w.focus_settled(handle, "neuron")
+    step_right(w, handle, 3)
+    w.wait_for("return /bias=-0\\.85/.test(location.search)")
+    assert w.page.evaluate("() => history.length") == entries
+    w.page.go_back()
+    assert w.page.url == first
+
 def test_one_slider_step_is_one_patch_back(watched) -> None:
     """Every plot a step changes arrives in one message, so they repaint
     together; the new URL follows in its own, applied after the frame."""

@@ -50,6 +50,12 @@ def cosine_data(model: tc.ToyModel) -> dict[str, list]:
     return out
 
 
+def probe_label(first: str, last: str) -> str:
+    """A probe name as the leak chart's group label: first and last name on
+    two lines, so that each fits under its own two bars."""
+    return f"{first}\n{last}"
+
+
 def leak_data(model: tc.ToyModel) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
     """For each probe name: the Michael Jordan neuron's activation and how much
     the whole MLP writes along basketball. One batched pass through the MLP."""
@@ -62,7 +68,7 @@ def leak_data(model: tc.ToyModel) -> tuple[dict[str, list], np.ndarray, np.ndarr
     data: dict[str, list] = {"cell": [], "value": [], "color": [], "label": []}
     for (first, last), n, w in zip(PROBES, neuron, written, strict=True):
         for part, v, color in ((PARTS[0], n, FIRE), (PARTS[1], w, ACCENT)):
-            data["cell"].append((f"{first} {last}", part))
+            data["cell"].append((probe_label(first, last), part))
             data["value"].append(float(v))
             data["color"].append(color)
             data["label"].append(num(float(v)))
@@ -101,20 +107,23 @@ class EmbeddingSection(Section):
         h.xaxis.major_label_orientation = 0.7
         self.cos_fig = h
 
-        cells = [(f"{a} {b}", p) for a, b in PROBES for p in PARTS]
+        cells = [(probe_label(a, b), p) for a, b in PROBES for p in PARTS]
         g = fig(state, height=380, x_range=FactorRange(*cells), y_range=(-0.5, 3.5),
                 title="Michael Jordan neuron: the leak")
         g.vbar(x="cell", top="value", width=0.85, color="color", source=self.leak)
-        g.text(x="cell", y="value", text="label", source=self.leak, text_align="center",
-               y_offset=-4, text_color=text_color(state),
-               text_font_size="13pt" if state.presenter else "9pt")
+        values = g.text(x="cell", y="value", text="label", source=self.leak,
+                        text_align="center", y_offset=-4, text_color=text_color(state),
+                        text_font_size="13pt" if state.presenter else "9pt")
+        # Left out while a bar is narrower than its number ("1.001.00" ran
+        # together at presenter size on a 1024 px projector); the sentence
+        # above the charts gives the same numbers.
+        values.glyph.tags = ["wfl-fit-cells"]
         # Upright labels stay inside their group; slanted ones crossed the
         # separator into the next name's group.
         g.xaxis.major_label_orientation = "vertical"
         g.xaxis.group_label_orientation = 0.0
-        # The last group's name ("Michael Schumacher") is wider than its two
-        # bars: leave room for it past the frame's right edge.
-        g.min_border_right = 48 if state.presenter else 36
+        # A name is two lines under its two bars: on one line, the names ran
+        # into each other at presenter size on a 1024 px projector.
         g.xgrid.grid_line_color = None
         self.leak_fig = g
 

@@ -277,9 +277,12 @@ def test_embedding_angle_leaks_through_the_gate() -> None:
     assert cos[("Jordan", "Phelps")] == pytest.approx(math.cos(math.radians(60)))
     leak = dict(zip(sec.leak.data["cell"], sec.leak.data["value"], strict=True))
     # Michael Phelps against the Michael + Jordan row: 1 + cos(60°) - 1 = 0.5.
-    assert leak[("Michael Phelps", "neuron fires")] == pytest.approx(0.5)
-    assert leak[("Michael Jordan", "neuron fires")] == pytest.approx(1.0)
+    assert leak[("Michael\nPhelps", "neuron fires")] == pytest.approx(0.5)
+    assert leak[("Michael\nJordan", "neuron fires")] == pytest.approx(1.0)
     assert "0.50" in sec.summary.text
+    # Each bar stands on one of the chart's factors (a name on two lines).
+    assert set(sec.leak.data["cell"]) == set(sec.leak_fig.x_range.factors)
+    assert sec.leak_fig.renderers[1].glyph.tags == ["wfl-fit-cells"]
 
 
 # -- section 4 ---------------------------------------------------------------------

@@ -1185,6 +1185,34 @@ def test_a_figure_asked_again_soon_after_a_paint_paints_in_the_next_frame(watche
     assert [n - out[0][0] for n, _ in out] == [0, 1, 2, 3], out
     assert [timers for _, timers in out] == [0, 0, 0, 0], out
 
+
+LEAK_NUMBERS_JS = """(scroll) => {
+  // Section 3's leak chart: whether its last paint drew the numbers on the
+  // bars (loader.js, fitCellText), after scrolling it into view if asked.
+  const id = [...window.wfl.doc.all_models].find((m) => m.title
+    && m.title.text === "Michael Jordan neuron: the leak" && m.renderers).id;
+  const view = """ + VIEW_BY_ID_JS + """;
+  if (scroll) view.el.scrollIntoView();
+  const text = [...view.renderer_views.values()]
+    .find((r) => r.glyph && r.glyph.model.type === "Text");
+  return text.glyph.wflCellsFit;
+}"""
+
+
+@pytest.mark.parametrize(("query", "width", "drawn"), [
+    ("?show=embedding&presenter=1", 1024, False), ("?show=embedding", 1280, True)])
+def test_leak_numbers_are_drawn_only_where_they_fit(watched, query, width, drawn) -> None:
+    """At presenter size on a 1024 px projector the numbers on the leak
+    chart's bars ran together ("1.001.00"): they are left out where a bar is
+    narrower than its number, and drawn where it is not."""
+    w = watched
+    w.page.set_viewport_size({"width": width, "height": 768})
+    w.page.goto(w.base + query)
+    w.wait_live()
+    w.page.evaluate(LEAK_NUMBERS_JS, True)
+    w.wait_for("return (" + LEAK_NUMBERS_JS + ")(false) !== undefined")
+    assert w.page.evaluate(LEAK_NUMBERS_JS, False) is drawn
+
 SECTION_HEIGHTS_JS = """() => {
   // Each section's height as the page lays it out, and as it would be with
   // its contents always rendered (the check puts the style back).

@@ -46,6 +46,16 @@ TICK_BUDGET_S = 0.05  # a tick stops stepping after this long, so clicks get thr
 MAX_STEPS = 800
 PERIOD_MS = 60
 HEAT = ("#f8fafc", "#fde68a", "#fb923c", "#c2410c", "#7c2d12")
+# The heatmap's height: its slanted sport names, then a row per fact at the
+# height of its label's type (at a fixed 420 px, 23 facts in presenter type
+# and 60 in any type overlapped their names).
+HEAT_AXIS_PX = {False: 140, True: 190}
+HEAT_ROW_PX = {False: 16, True: 22}
+
+
+def heat_height(facts: int, presenter: bool) -> int:
+    """The heatmap's height (px) for this many facts."""
+    return HEAT_AXIS_PX[presenter] + HEAT_ROW_PX[presenter] * max(facts, 10)
 
 
 def fact_table(n: int) -> tc.FactTable:
@@ -110,7 +120,9 @@ class CapacitySection(Section):
         self.untrained = Label(
             x=Node(target="frame", symbol="left", offset=8),
             y=Node(target="frame", symbol="top", offset=8), anchor="top_left",
-            text="Untrained (step 0): random weights\nwrite almost nothing. Press Train.",
+            # Short lines: the box fits the plot area beside the fact names
+            # on a phone and at presenter size on a 1024 px projector.
+            text="Untrained (step 0):\nrandom weights write\nalmost nothing.\nPress Train.",
             text_color=text_color(state), text_font_size="14pt" if state.presenter else "10pt",
             background_fill_color=page_bg(state), background_fill_alpha=0.9, padding=6,
             border_line_color=QUIET)
@@ -195,6 +207,7 @@ class CapacitySection(Section):
         factors = list(reversed(facts))
         if list(self.heat_fig.y_range.factors) != factors:
             self.heat_fig.y_range.factors = factors
+            self.heat_fig.height = heat_height(len(facts), self.state.presenter)
         self.heat.data = {
             "fact": [f for f in facts for _ in sports],
             "sport": [sp for _ in facts for sp in sports],

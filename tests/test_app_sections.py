@@ -427,6 +427,23 @@ def test_capacity_shows_the_untrained_network_before_training() -> None:
     assert sec.untrained.visible and sec.history.data["step"] == [0.0]
 
 
+
+@pytest.mark.parametrize("presenter", [False, True])
+def test_capacity_heatmap_gives_each_fact_a_row_its_label_fits(presenter: bool) -> None:
+    """The heatmap grows with the facts: a row per fact at least as tall as
+    its label's type (10pt, 15pt in presenter mode, i.e. 13.3 and 20 px),
+    after the slanted sport names."""
+    from app.capacity import CapacitySection
+
+    state = AppState(cap_facts=23, presenter=presenter)
+    sec = CapacitySection(state)
+    label_px = {False: 10, True: 15}[presenter] * 4 / 3
+    for n in (23, 60, 2):
+        state.cap_facts = n
+        assert len(sec.heat_fig.y_range.factors) == n
+        axis = 190 if presenter else 140
+        assert (sec.heat_fig.height - axis) / max(n, 10) >= label_px
+
 def test_capacity_made_up_facts() -> None:
     from app.capacity import fact_table
 

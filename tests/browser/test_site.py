@@ -755,9 +755,18 @@ FIGURE_TEXT_JS = """() => {
     }
   };
   walk(Bokeh.index.roots || []);
+  const px = (size) => parseFloat(size) * (String(size).endsWith("pt") ? 4 / 3 : 1);
+  out.rows = [];
   for (const v of figures) {
     if (v.model.title && v.model.title.text) out.titled += 1;
     const frame = v.frame.bbox, width = v.bbox.width;
+    // A categorical y axis of plain names: the height of a row against the
+    // height of its label's type.
+    const factors = v.model.y_range.factors;
+    if (factors && factors.length && factors.every((f) => typeof f === "string")) {
+      out.rows.push({ title: v.model.title.text, row: frame.height / factors.length,
+        type: px(v.model.left[0].major_label_text_font_size) });
+    }
     for (const axis of [...v.model.below, ...v.model.above]) {
       if (!axis.axis_label) continue;
       ctx.font = `${axis.axis_label_text_font_style} ${axis.axis_label_text_font_size} `
@@ -824,6 +833,8 @@ def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
     assert len(text["titles"]) == text["titled"] >= 4, text
     assert all(t["level"] == "3" and t["over"] <= 1 for t in text["titles"]), text["titles"]
     assert [x for x in text["labels"] if x["over"] > 1] == [], text["labels"]
+    assert len(text["rows"]) >= (1 if "show=" in query else 4), text["rows"]
+    assert [r for r in text["rows"] if r["row"] < r["type"]] == [], text["rows"]
     if "show=" in query:
         return
     # The heatmap's numbers fit their cells ("1.01.0" ran together at

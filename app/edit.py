@@ -107,7 +107,9 @@ class EditSection(Section):
         names = [f.name for f in model.facts]
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
                                                        "color", "kind")})
-        f = fig(state, height=max(320, 22 * len(names)), y_range=FactorRange(*reversed(names)),
+        # A row per fact, and room for the legend's four lines below them.
+        f = fig(state, height=max(320, 22 * len(names)) + 110,
+                y_range=FactorRange(*reversed(names)),
                 x_range=X_RANGE, title="Each fact's own sport, before and after the edit",
                 x_axis_label="what the MLP writes\nalong the fact's sport")
         f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
@@ -121,7 +123,10 @@ class EditSection(Section):
                   size=20 if state.presenter else 15, color=FIRE, line_color=text_color(state),
                   legend_field="label")
         f.ygrid.grid_line_color = None
-        f.legend.location = "bottom_right"
+        # Below the chart: inside, the box hid the ends of the bars under it,
+        # most of them on a phone.
+        f.add_layout(f.legend[0], "below")
+        f.legend.location = "center"
         legend_style(f, state)
         self.fig = f
 

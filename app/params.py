@@ -82,6 +82,16 @@ def gpt3_summary() -> str:
     )
 
 
+def short_count(n: int) -> str:
+    """A count as a bar's label, in the axis's units past ten thousand
+    ("116.0b"): the exact "115,964,116,992" ran off a phone's screen, and
+    the sentence above the chart gives every count exactly."""
+    for size, unit in ((10**9, "b"), (10**6, "m"), (10**3, "k")):
+        if n >= 10_000 and n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:,}"
+
+
 class ParamsSection(Section):
     """Shape boxes, presets, a breakdown chart and the GPT-3 sums."""
 
@@ -118,6 +128,7 @@ class ParamsSection(Section):
                text_baseline="middle", text_color=text_color(state),
                text_font_size="14pt" if state.presenter else "9pt")
         f.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")
+        f.xaxis.ticker.desired_num_ticks = 4  # eight ran together on a phone
         f.ygrid.grid_line_color = None
         self.fig = f
 
@@ -179,7 +190,7 @@ class ParamsSection(Section):
         self.rows.data = {
             "part": [label for label, _ in rows],
             "count": [c for _, c in rows],
-            "label": [f"{c:,}" for _, c in rows],
+            "label": [short_count(c) for _, c in rows],
             "color": [FIRE if label.startswith("MLP") else QUIET for label, _ in rows],
         }
         self.fig.x_range.end = max(c for _, c in rows) * 1.35 or 1

@@ -160,6 +160,9 @@ class RecallSection(Section):
         )
         nf.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)
         nf.ygrid.grid_line_color = None
+        # Three ticks (0, 0.5, 1): beside the fact names on a phone the plot
+        # area is about 80 px wide, and six ran together ("0.20.40.6").
+        nf.xaxis.ticker.desired_num_ticks = 3
         self.neuron_fig = nf
 
         sf = fig(

@@ -358,6 +358,10 @@ def test_params_counts_by_hand() -> None:
     rows = dict(zip(sec.rows.data["part"], sec.rows.data["count"], strict=True))
     assert rows["MLP (all layers)"] == L * 2 * d * h
     assert rows["attention (all layers)"] == L * 4 * d * d
+    # The bars' labels are short ("116.0b"); the sentences give exact counts.
+    labels = dict(zip(sec.rows.data["part"], sec.rows.data["label"], strict=True))
+    assert labels["MLP (all layers)"] == f"{L * 2 * d * h / 1e9:.1f}b" == "116.0b"
+    assert labels["token embedding"] == f"{V * d / 1e6:.1f}m"
     assert f"{L * (12 * d * d) + 2 * V * d:,}" in sec.gpt3.object
     assert f"{L * (2 * d * h + h + d):,}" in sec.gpt3.object
     sec.inputs["n_layers"].value = "2"
@@ -370,6 +374,10 @@ def test_params_counts_by_hand() -> None:
     assert sec.message.visible
     sec.preset.value = "toy"
     assert state.p_d_model == 64 and sec.inputs["d_model"].value == "64"
+    rows = dict(zip(sec.rows.data["part"], sec.rows.data["count"], strict=True))
+    labels = dict(zip(sec.rows.data["part"], sec.rows.data["label"], strict=True))
+    assert all(labels[k] == (f"{c:,}" if c < 10_000 else f"{c / 1e3:.1f}k")
+               for k, c in rows.items() if c < 10**6), labels
 
 
 # -- section 5 ---------------------------------------------------------------------

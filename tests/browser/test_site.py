@@ -767,6 +767,22 @@ FIGURE_TEXT_JS = """() => {
       out.rows.push({ title: v.model.title.text, row: frame.height / factors.length,
         type: px(v.model.left[0].major_label_text_font_size) });
     }
+    // Numbers drawn by a text glyph (a bar's count, a cell's value), as
+    // last painted: how far past the canvas's edges (glyphs the page leaves
+    // out where they do not fit are not drawn there at all).
+    for (const r of v.renderer_views.values()) {
+      const g = r.glyph;
+      if (!g || g.model.type !== "Text" || g.model.tags.includes("wfl-fit-cells") || !g.swidth) {
+        continue;
+      }
+      const align = g.model.text_align.value, dx = g.model.x_offset.value || 0;
+      for (let i = 0; i < g.sx.length; i++) {
+        const w = g.swidth[i] || 0;
+        const left = g.sx[i] + dx - (align === "center" ? w / 2 : align === "right" ? w : 0);
+        out.labels.push({ line: `text ${i} of ${v.model.title.text}`,
+          over: Math.max(0, -left, left + w - width) });
+      }
+    }
     for (const axis of [...v.model.below, ...v.model.above]) {
       if (!axis.axis_label) continue;
       ctx.font = `${axis.axis_label_text_font_style} ${axis.axis_label_text_font_size} `
@@ -833,6 +849,9 @@ def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
     assert len(text["titles"]) == text["titled"] >= 4, text
     assert all(t["level"] == "3" and t["over"] <= 1 for t in text["titles"]), text["titles"]
     assert [x for x in text["labels"] if x["over"] > 1] == [], text["labels"]
+    drawn = {x["line"].split(" of ")[-1] for x in text["labels"] if x["line"].startswith("text")}
+    if "show=" not in query:  # the cells' and the bars' numbers were measured
+        assert {"Cosine between directions", "Where the parameters are"} <= drawn, drawn
     assert len(text["rows"]) >= (1 if "show=" in query else 4), text["rows"]
     assert [r for r in text["rows"] if r["row"] < r["type"]] == [], text["rows"]
     if "show=" in query:

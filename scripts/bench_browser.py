@@ -7,6 +7,11 @@ the floor measured within the same invocation. Writes
 docs/benchmarks/browser.md and docs/benchmarks/browser.json (generated).
 
     .venv/bin/python scripts/bench_browser.py [--runs 3] [--steps 60] [--no-write]
+        [--cpu-slowdown X]
+
+`--cpu-slowdown X` has chromium run every page's CPU work X times slower
+(devtools' CPU throttling, floor and site alike), to see how much room the
+slider targets have on a slower or busier machine; it only prints.
 
 The site is served from a temporary snapshot (a copy of site/, or a fresh
 build when site/ is missing or older than the sources), so a rebuild of
@@ -289,6 +294,18 @@ def byte_summary(entries: list[dict]) -> dict:
 
 # -- browser ----------------------------------------------------------------------------
 
+CPU_SLOWDOWN = 1.0  # --cpu-slowdown
+
+
+def new_page(ctx):
+    """A page in `ctx`, its CPU slowed down by CPU_SLOWDOWN (kept across
+    navigations)."""
+    page = ctx.new_page()
+    if CPU_SLOWDOWN != 1.0:
+        ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    return page
+
+
 @contextmanager
 def fresh_context(pw) -> Iterator[object]:
     profile = tempfile.mkdtemp(prefix="wfl-bench-profile-")
@@ -330,7 +347,7 @@ def fcp(page) -> float | None:
 
 def measure_floor(pw, url: str, log: list[dict]) -> dict:
     with fresh_context(pw) as ctx:
-        page = ctx.new_page()
+        page = new_page(ctx)
         start = len(log)
         page.goto(url)
         st = poll(page, "() => window.floor && (window.floor.done || window.floor.error)"
@@ -470,7 +487,7 @@ def bias_handle(page):
 
 def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
     with fresh_context(pw) as ctx:
-        page = ctx.new_page()
+        page = new_page(ctx)
         offsite: list[str] = []
         ctx.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:"))
                else offsite.append(r.url))
@@ -886,6 +903,8 @@ def main() -> None:
     ap.add_argument("--site", type=Path, default=ROOT / "site")
     ap.add_argument("--build", action="store_true", help="always build a fresh snapshot")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--cpu-slowdown", type=float, default=1.0, metavar="X",
+                    help="run each page's CPU work X times slower (prints only)")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite browser.md from the existing browser.json, measure nothing")
     args = ap.parse_args()
@@ -896,6 +915,11 @@ def main() -> None:
         return
     from playwright.sync_api import sync_playwright
 
+    global CPU_SLOWDOWN
+    CPU_SLOWDOWN = args.cpu_slowdown
+    if CPU_SLOWDOWN != 1.0:
+        args.no_write = True  # docs/ holds the machine's own figures
+        print(f"CPU slowed down {CPU_SLOWDOWN:g}x (devtools throttling): printing only")
     tmp = Path(tempfile.mkdtemp(prefix="wfl-bench-"))
     try:
         snap, source = prepare_site(args.site, tmp, args.build)

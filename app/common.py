@@ -232,6 +232,11 @@ def legend_style(f: figure, state: AppState) -> None:
         leg.background_fill_alpha = 0.88
         leg.border_line_color = "#4b5563" if state.theme == "dark" else "#cbd5e1"
         leg.border_line_alpha = 0.8
+        # Tighter than Bokeh's 10 px padding and 20 px swatches: section 2's
+        # three entries in a row were 265 px wide, past a 360 px phone's edge.
+        leg.padding = 6
+        leg.glyph_width = 16
+        leg.label_standoff = 4
 
 
 # Prose size (px): a comfortable reading size next to the page's 17px
@@ -268,17 +273,23 @@ def presenter_controls(page: pn.viewable.Viewable) -> None:
 
 
 # A group of buttons wraps onto a second line on a narrow screen instead of
-# running off it (section 6's two edit methods were 500 px wide on a phone).
+# running off it (section 6's two edit methods were 500 px wide on a phone),
+# and so does a slider's title (section 4's, with its value, was 380 px wide
+# on a 360 px phone: Bokeh keeps it on one line).
 WRAP_BUTTON_GROUPS = ".bk-btn-group { flex-wrap: wrap; }"
+WRAP_SLIDER_TITLES = ".bk-slider-title { white-space: normal; }"
 WRAP = {"flex-wrap": "wrap"}  # styles for a Row of controls, for the same reason
 
 
-def wrap_button_groups(page: pn.viewable.Viewable) -> None:
-    """Let every group of buttons on the page wrap (one pass, as for
-    presenter mode, so a group added later wraps too)."""
+def wrap_controls(page: pn.viewable.Viewable) -> None:
+    """Let every group of buttons and every slider title on the page wrap
+    (one pass, as for presenter mode, so a control added later wraps too)."""
     for widget in page.select(pn.widgets.Widget):
         if isinstance(widget, (pn.widgets.RadioButtonGroup, pn.widgets.CheckButtonGroup)):
             widget.stylesheets = [*widget.stylesheets, WRAP_BUTTON_GROUPS]
+        if (isinstance(widget, pn.widgets.slider._SliderBase)
+                and WRAP_SLIDER_TITLES not in widget.stylesheets):
+            widget.stylesheets = [*widget.stylesheets, WRAP_SLIDER_TITLES]
 
 
 def prose_css(state: AppState) -> list[str]:

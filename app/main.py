@@ -20,7 +20,7 @@ from app.common import (
     after_redraw,
     presenter_controls,
     prose_css,
-    wrap_button_groups,
+    wrap_controls,
 )
 from app.state import SECTIONS, AppState, from_query, state_keys, to_query
 
@@ -122,7 +122,7 @@ def build_app(query: str = "") -> pn.viewable.Viewable:
                      sizing_mode="stretch_width",
                      css_classes=["wfl-page", f"wfl-theme-{state.theme}"]
                      + (["wfl-presenter"] if state.presenter else []))
-    wrap_button_groups(page)
+    wrap_controls(page)
     if state.presenter:
         presenter_controls(page)
     page.wfl_state = state  # for tests and the console: the one state object

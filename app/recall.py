@@ -156,7 +156,7 @@ class RecallSection(Section):
             x_range=Range1d(*activation_range(self.neurons.data["activation"])),
             height=max(240, ROW_PX[state.presenter] * len(ids)),
             title="Neurons at the last token",
-            x_axis_label="activation after\nthe nonlinearity",
+            x_axis_label="activation",  # after the nonlinearity; longer ran off a 360 px phone
         )
         nf.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)
         nf.ygrid.grid_line_color = None

@@ -814,7 +814,8 @@ FIGURE_TEXT_JS = """() => {
 
 
 @pytest.mark.parametrize(("query", "width"), [
-    ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700), ("", 420)])
+    ("", 1024), ("?presenter=1", 1024), ("", 700), ("?show=neuron&prose=0", 700), ("", 420),
+    ("", 360)])
 def test_page_fits_a_projector_or_a_blog_column(watched, query, width) -> None:
     """The page fits a 1024px projector (presenter mode too), a 700px
     column (an iframe in a post, half a laptop screen) and a 420px phone

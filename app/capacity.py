@@ -109,7 +109,8 @@ class CapacitySection(Section):
         self.curve_fig = c
 
         self.heat_mapper = LinearColorMapper(palette=HEAT, low=0.0, high=1.0)
-        h = fig(state, height=420, title="What each fact gets written, by sport",
+        # No height here: _draw gives it (heat_height) with the facts' rows.
+        h = fig(state, title="What each fact gets written, by sport",
                 x_range=FactorRange(*self._sports()), y_range=FactorRange(factors=[]))
         h.rect("sport", "fact", 1, 1, source=self.heat, line_color=text_color(state),
                line_alpha=0.1, fill_color={"field": "value", "transform": self.heat_mapper})

@@ -286,10 +286,13 @@ def wrap_controls(page: pn.viewable.Viewable) -> None:
     (one pass, as for presenter mode, so a control added later wraps too)."""
     for widget in page.select(pn.widgets.Widget):
         if isinstance(widget, (pn.widgets.RadioButtonGroup, pn.widgets.CheckButtonGroup)):
-            widget.stylesheets = [*widget.stylesheets, WRAP_BUTTON_GROUPS]
-        if (isinstance(widget, pn.widgets.slider._SliderBase)
-                and WRAP_SLIDER_TITLES not in widget.stylesheets):
-            widget.stylesheets = [*widget.stylesheets, WRAP_SLIDER_TITLES]
+            rule = WRAP_BUTTON_GROUPS
+        elif isinstance(widget, pn.widgets.slider._SliderBase):
+            rule = WRAP_SLIDER_TITLES
+        else:
+            continue
+        if rule not in widget.stylesheets:
+            widget.stylesheets = [*widget.stylesheets, rule]
 
 
 def prose_css(state: AppState) -> list[str]:

@@ -122,8 +122,6 @@ class EmbeddingSection(Section):
         # separator into the next name's group.
         g.xaxis.major_label_orientation = "vertical"
         g.xaxis.group_label_orientation = 0.0
-        # A name is two lines under its two bars: on one line, the names ran
-        # into each other at presenter size on a 1024 px projector.
         g.xgrid.grid_line_color = None
         self.leak_fig = g
 

@@ -11,6 +11,7 @@ trains until the reader presses Train.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -56,6 +57,24 @@ HEAT_ROW_PX = {False: 16, True: 22}
 def heat_height(facts: int, presenter: bool) -> int:
     """The heatmap's height (px) for this many facts."""
     return HEAT_AXIS_PX[presenter] + HEAT_ROW_PX[presenter] * max(facts, 10)
+
+
+def trained_model(state: AppState) -> tc.ToyModel:
+    """The MLP section 5 trains for the state's settings, trained to the end
+    (cached: sections 6 and 9 ask for the same model)."""
+    return _trained(state.cap_facts, state.cap_neurons, state.activation, state.attn,
+                    tuple(getattr(state, k) for k in ("angle_mj", "angle_jp", "angle_ma")))
+
+
+@functools.lru_cache(maxsize=4)
+def _trained(facts: int, neurons: int, activation: str, attn: float,
+             angles: tuple) -> tc.ToyModel:
+    state = AppState(cap_facts=facts, cap_neurons=neurons, activation=activation, attn=attn,
+                     **dict(zip(("angle_mj", "angle_jp", "angle_ma"), angles, strict=True)))
+    trainer = Trainer(fact_table(facts), model_for(state).embedding, d_mlp=neurons, seed=0,
+                      lr=0.02, activation=activation, attn_strength=attn)
+    trainer.step(MAX_STEPS)
+    return trainer.model()
 
 
 def fact_table(n: int) -> tc.FactTable:

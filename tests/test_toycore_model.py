@@ -200,6 +200,11 @@ def test_cache_shapes_for_any_token_count(words, d_model, d_mlp):
         "resid_post": (n, d),
         "readout_mid": (n, n_names),
         "readout_post": (n, n_names),
+        "move_pattern": (n, n),
+        "move_out": (n, d),
+        "resid_final": (n, d),
+        "readout_final": (n, n_names),
+        "mlp_final_sports": (n_sports,),
         "sport_logits": (n_sports,),
         "sport_probs": (n_sports,),
         "attn_pattern": (n, n),
@@ -213,7 +218,7 @@ def test_cache_shapes_for_any_token_count(words, d_model, d_mlp):
 def test_sport_softmax_uses_the_scale_knob(model):
     run = model.run("Michael Jordan")
     e = model.embedding
-    x = run.cache["resid_post"][-1]
+    x = run.cache["resid_final"][-1]
     logits = [5.0 * dot(x, e.vec(s)) for s in model.sports]
     z = sum(math.exp(v) for v in logits)
     i = model.sports.index("basketball")

@@ -17,6 +17,7 @@ from toycore.model import (
     gelu,
     gelu_tanh,
     mlp_forward,
+    move_forward,
     relu,
 )
 from toycore.state import StateError
@@ -45,6 +46,7 @@ __all__ = [
     "gelu",
     "gelu_tanh",
     "mlp_forward",
+    "move_forward",
     "parse_name",
     "relu",
     "tokenize",

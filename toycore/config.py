@@ -29,13 +29,18 @@ class Config:
         "gelu_tanh" (GPT-2's tanh approximation).
     attn_strength: how much of the first-name vector the attention head adds
         at the last-name position. 0 means the MLP only sees "Jordan".
+    move_strength: how much of the name's last-token vector (after the MLP) the
+        second attention head copies to each later word of a prompt, so "Michael
+        Jordan plays the sport of" carries basketball to "of". 0 leaves the fact
+        at "Jordan", where the read-out at the prompt's end cannot see it.
     bias: b_up given to every compiled AND-gate neuron. -1 is the lesson's
         threshold: row . (first + last) = 2 becomes 1, a half match becomes 0.
     readout_scale: inverse temperature of the final sport softmax,
-        logit = readout_scale * (resid_post . sport direction). A dot of 1
-        against 0 then means odds of e**readout_scale (5 -> about 148 to 1).
+        logit = readout_scale * (resid_final . sport direction) at the last
+        token. A dot of 1 against 0 then means odds of e**readout_scale (5 ->
+        about 148 to 1).
     answer_threshold: the model "knows" a sport only when what the MLP wrote
-        at the last position has a dot of at least this with that sport.
+        that reaches the last token has a dot of at least this with that sport.
     fire_threshold: a neuron counts as "firing" when its activation reaches this.
     embed_noise: 0 gives exactly perpendicular directions; larger values mix
         in a random vector of that relative size, so directions become only
@@ -47,6 +52,7 @@ class Config:
     seed: int = 0
     activation: str = "relu"
     attn_strength: float = 1.0
+    move_strength: float = 1.0
     bias: float = -1.0
     readout_scale: float = 5.0
     answer_threshold: float = 0.5
@@ -72,6 +78,7 @@ class Config:
             )
         for name in (
             "attn_strength",
+            "move_strength",
             "bias",
             "readout_scale",
             "answer_threshold",

@@ -27,8 +27,8 @@ METHODS = ("column", "rank_one")
 
 
 def _sport_readouts(model: ToyModel) -> np.ndarray:
-    """(facts x sports): what the MLP writes at the last position for each fact."""
-    return np.array([r.cache["mlp_out_sports"][-1] for r in model.fact_runs]).reshape(
+    """(facts x sports): what the MLP writes for each fact, as the answer rule reads it."""
+    return np.array([r.cache["mlp_final_sports"] for r in model.fact_runs]).reshape(
         len(model.facts), len(model.sports)
     )
 
@@ -152,7 +152,7 @@ def _report(
         "new_sport": fact.sport,
         "neurons": neurons,
         "success": after_run.answer == fact.sport,
-        "target_after": float(after_run.cache["mlp_out_sports"][-1][new_i])
+        "target_after": float(after_run.cache["mlp_final_sports"][new_i])
         if new_i is not None
         else 0.0,
         "target": target_row,

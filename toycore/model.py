@@ -1,10 +1,12 @@
-"""The toy transformer: embed -> one attention head -> one MLP block -> read out.
+"""The toy transformer: embed -> attention -> MLP -> attention -> read out.
 
-Read this file top to bottom: the activations, then `attention_forward`,
-then `mlp_forward` (the part the explorable is about), then `forward`,
-which strings them together and records every intermediate vector in a
-TransformerLens-style cache, and finally `ToyModel`, the immutable object
-the app holds.
+Read this file top to bottom: the activations, then `attention_forward`
+(the head that moves "Michael" onto "Jordan"), then `mlp_forward` (the part
+the explorable is about), then `move_forward` (the later head that carries
+what the MLP wrote at "Jordan" on to the prompt's last word), then
+`forward`, which strings them together and records every intermediate
+vector in a TransformerLens-style cache, and finally `ToyModel`, the
+immutable object the app holds.
 """
 
 from __future__ import annotations
@@ -169,6 +171,45 @@ def mlp_forward(
 
 
 # ---------------------------------------------------------------------------
+# The second attention step. The MLP writes "basketball" at "Jordan", but a
+# model reads its next-word guess at the prompt's last word ("of" in
+# "Michael Jordan plays the sport of"). In a trained model a later head
+# learns to copy the attribute from the name to there; here it is set by hand.
+
+
+def move_pattern(kinds: Sequence[str]) -> np.ndarray:
+    """pattern[i, j] = 1 when position i is a word that is not part of a name
+    and j is the nearest last name before it; names attend nowhere."""
+    n = len(kinds)
+    pattern = np.zeros((n, n))
+    for i in range(n):
+        if kinds[i] in ("first", "last"):
+            continue
+        for j in range(i - 1, -1, -1):
+            if kinds[j] == "last":
+                pattern[i, j] = 1.0
+                break
+    return pattern
+
+
+def move_forward(
+    resid_post: np.ndarray, kinds: Sequence[str], strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copy the vector at the name's last token (after the MLP) to the words
+    after it, times `strength`. Returns (pattern, move_out)."""
+    pattern = move_pattern(kinds)
+    return pattern, strength * (pattern @ resid_post)
+
+
+def subject_position(kinds: Sequence[str]) -> int:
+    """Index of the position whose MLP output reaches the last word: the name
+    the second head reads from, or the last word itself when it reads nothing."""
+    row = move_pattern(kinds)[-1] if len(kinds) else np.zeros(0)
+    hits = np.flatnonzero(row)
+    return int(hits[0]) if hits.size else len(kinds) - 1
+
+
+# ---------------------------------------------------------------------------
 # The whole forward pass.
 
 
@@ -196,10 +237,15 @@ def forward_vectors(
     resid_mid = resid_pre + attn_out
     hook_pre, hook_post, mlp_out = mlp_forward(resid_mid, mlp, cfg.activation)
     resid_post = resid_mid + mlp_out  # the residual connection
+    moves, move_out = move_forward(resid_post, kinds, cfg.move_strength)
+    resid_final = resid_post + move_out
 
     names_matrix = embedding.vectors  # (n_names, d): one read-out per named direction
     sports_matrix = embedding.matrix(embedding.names_of_kind("sport"))
-    sport_logits = cfg.readout_scale * (resid_post[..., -1, :] @ sports_matrix.T)
+    # What the MLP wrote that reaches the last word: its own output there plus
+    # the MLP's part of what the second head carried (the head is linear).
+    mlp_final = mlp_out[..., -1, :] + cfg.move_strength * (moves[-1] @ mlp_out)
+    sport_logits = cfg.readout_scale * (resid_final[..., -1, :] @ sports_matrix.T)
     if sport_logits.shape[-1]:
         shifted = np.exp(sport_logits - sport_logits.max(axis=-1, keepdims=True))
         sport_probs = shifted / shifted.sum(axis=-1, keepdims=True)
@@ -214,9 +260,14 @@ def forward_vectors(
         "mlp.hook_post": hook_post,
         "mlp_out": mlp_out,
         "resid_post": resid_post,
+        "move_pattern": np.broadcast_to(moves, resid_pre.shape[:-2] + moves.shape),
+        "move_out": move_out,
+        "resid_final": resid_final,
         "readout_mid": resid_mid @ names_matrix.T,
         "readout_post": resid_post @ names_matrix.T,
+        "readout_final": resid_final @ names_matrix.T,
         "mlp_out_sports": mlp_out @ sports_matrix.T,
+        "mlp_final_sports": mlp_final @ sports_matrix.T,
         "sport_logits": sport_logits,
         "sport_probs": sport_probs,
     }
@@ -224,13 +275,13 @@ def forward_vectors(
 
 def answer_from_cache(cache: Mapping[str, np.ndarray], sports: Sequence[str], threshold: float):
     """The answer rule: the model "knows" sport s when what the MLP *added*
-    at the last position has a dot of at least `threshold` with s.
+    that reaches the last word has a dot of at least `threshold` with s.
 
-    We read mlp_out rather than resid_post so that typing "basketball"
-    (whose own vector already points at basketball) does not count as the
-    model knowing a fact. Returns (answer or None, best score).
+    We read the MLP's writes rather than resid_final so that typing
+    "basketball" (whose own vector already points at basketball) does not
+    count as the model knowing a fact. Returns (answer or None, best score).
     """
-    scores = cache["mlp_out_sports"][-1]
+    scores = cache["mlp_final_sports"]
     if len(scores) == 0:
         return None, 0.0
     best = int(np.argmax(scores))
@@ -251,7 +302,8 @@ class Run:
     cache: dict[str, np.ndarray] = field(default_factory=dict)
     answer: str | None = None
     answer_score: float = 0.0
-    fired: list[int] = field(default_factory=list)
+    subject: int = -1  # the position whose MLP output reaches the last word
+    fired: list[int] = field(default_factory=list)  # neurons firing there
     names: list[str] = field(default_factory=list)
     sports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -471,13 +523,14 @@ class ToyModel:
         cache: dict[str, np.ndarray], text: str = "",
     ) -> Run:
         answer, score = answer_from_cache(cache, self.sports, self.cfg.answer_threshold)
-        post = cache["mlp.hook_post"][-1]
+        subject = subject_position(kinds)
+        post = cache["mlp.hook_post"][subject]
         fired = [int(j) for j in np.flatnonzero(post >= self.cfg.fire_threshold)]
+        others = [t for t, u in zip(tokens, unknown, strict=True) if u]
         notes = [
-            f"The toy does not know the word {t!r}."
-            for t, u in zip(tokens, unknown, strict=True)
-            if u
-        ]
+            f"The toy has no direction for {', '.join(map(repr, others))}: every word it "
+            "does not know embeds as its one '(unknown)' direction, which no neuron reads."
+        ] if others else []
         return Run(
             text=text or " ".join(tokens),
             ok=True,
@@ -487,6 +540,7 @@ class ToyModel:
             cache=cache,
             answer=answer,
             answer_score=score,
+            subject=subject,
             fired=fired,
             names=list(self.embedding.names),
             sports=self.sports,

@@ -86,6 +86,13 @@ def test_toy_preset_matches_toycores_default_model() -> None:
     toy = PRESETS["toy"]
     assert (toy.d_model, toy.d_mlp) == (model.cfg.d_model, model.cfg.d_mlp)
     assert toy.vocab == len(model.vocab.names)
+    # Every number the toy holds: its directions (embedding and read-out
+    # alike) and its MLP's arrays; the attention steps have no weights.
+    m = model.mlp
+    own = sum(a.size for a in (model.embedding.vectors, m.W_up, m.b_up, m.W_down, m.b_down))
+    b = count(toy)
+    assert b.total == own == 57 * 64 + 2 * 64 * 32 + 32 + 64
+    assert b.attention == 0 and b.unembedding == 0
 
 
 def test_rows_sum_to_total_and_dict_is_plain() -> None:

@@ -62,7 +62,8 @@ class ModelShape:
     d_head defaults to d_model // n_heads (which must then divide evenly),
     the usual choice that makes attention cost 4 d^2 per layer. n_ctx = 0
     means no learned position embedding (rotary or sinusoidal positions, or
-    simply not counted).
+    simply not counted). attention_weights = False counts no attention
+    weights at all: the toy's two attention steps are fixed rules.
     """
 
     d_model: int
@@ -74,6 +75,7 @@ class ModelShape:
     biases: bool = True
     layer_norms: bool = True
     tied_embeddings: bool = True
+    attention_weights: bool = True
     d_head: int | None = None
 
     def __post_init__(self) -> None:
@@ -91,7 +93,7 @@ class ModelShape:
                 )
         else:
             _check_int("d_head", self.d_head, 1)
-        for flag in ("biases", "layer_norms", "tied_embeddings"):
+        for flag in ("biases", "layer_norms", "tied_embeddings", "attention_weights"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
 
@@ -167,6 +169,8 @@ def count(shape: ModelShape) -> Breakdown:
     embedding = vocab * d
     position = shape.n_ctx * d
     attention_per_layer = 3 * d * inner + inner * d + b * (3 * inner + d)
+    if not shape.attention_weights:
+        attention_per_layer = 0
     w_up, b_up = h * d, b * h
     w_down, b_down = d * h, b * d
     mlp_per_layer = w_up + b_up + w_down + b_down
@@ -211,8 +215,9 @@ def lesson_formula(d_model: int, n_layers: int, vocab: int) -> int:
 
 PRESETS: dict[str, ModelShape] = {
     # The shape of toycore's default model (Config: d_model 64, d_mlp 32,
-    # one layer, one attention head, 57 words; a test keeps these in step).
-    # Small enough that every weight can be drawn.
+    # one MLP block, 57 words). Its attention steps are fixed rules with no
+    # weights, and it reads its answer along the same directions it embeds
+    # with; a test counts the default model's own arrays against this.
     "toy": ModelShape(
         d_model=64,
         d_mlp=32,
@@ -222,7 +227,8 @@ PRESETS: dict[str, ModelShape] = {
         n_ctx=0,
         biases=True,
         layer_norms=False,
-        tied_embeddings=False,
+        tied_embeddings=True,
+        attention_weights=False,
     ),
     # GPT-2 small as released: learned positions, biases, layer norms, tied
     # embeddings. Its published count is 124,439,808.

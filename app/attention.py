@@ -1,6 +1,8 @@
-"""Section 4, the attention step: the MLP only sees "Michael Jordan" at the
-position of "Jordan" because an attention head copied "Michael" there.
-Turn that head down and the AND gate has only half its input.
+"""Section 4, the attention steps: the MLP only sees "Michael Jordan" at the
+position of "Jordan" because an attention head copied "Michael" there; and
+the prompt's last word only knows the sport because a second head copies
+the vector at "Jordan", fact included, on to it. Turn either head down and
+the fact is stored but unreachable.
 
 The curves over the strength are straight lines (the MLP's input is
 last + strength · first, and the neuron's pre-activation is linear in it),
@@ -18,10 +20,13 @@ from app.common import (
     ACCENT,
     BAD,
     FIRE,
+    GOOD,
+    MODEL_KEYS,
     QUIET,
     LiveText,
     Section,
     bokeh,
+    esc,
     fig,
     legend_style,
     model_for,
@@ -35,7 +40,8 @@ from app.state import AppState
 STRENGTHS = np.linspace(0.0, 2.0, 81)
 PROBES = [("Michael", "Jordan"), ("Alexis", "Jordan"), ("Michael", "Phelps")]
 COLORS = [FIRE, ACCENT, QUIET]
-STAGES = ("embedding", "after attention", "after the MLP")
+PROMPT = "Michael Jordan plays the sport of"
+STAGES = ("embedding", "after attention", "after the MLP", "at “of”")
 DIRS = ("Michael", "Jordan", "basketball")
 
 
@@ -57,14 +63,17 @@ def neuron_curves(model: tc.ToyModel) -> dict[str, list]:
 
 
 def stage_data(run: tc.Run, model: tc.ToyModel) -> dict[str, list]:
-    """The vector at the last position, read along Michael, Jordan and
-    basketball, at three stages of one forward pass."""
+    """The vector at "Jordan" (the name's end, `run.subject`) read along
+    Michael, Jordan and basketball at three stages of one forward pass of
+    PROMPT, then the vector at its last word "of" after the second head."""
     e = model.embedding
     D = e.matrix(list(DIRS))
     out: dict[str, list] = {"cell": [], "value": [], "color": []}
-    for stage, key, color in zip(STAGES, ("resid_pre", "resid_mid", "resid_post"),
-                                 (QUIET, ACCENT, FIRE), strict=True):
-        vals = D @ run.cache[key][-1]
+    at = run.subject
+    for stage, (key, pos), color in zip(
+            STAGES, (("resid_pre", at), ("resid_mid", at), ("resid_post", at),
+                     ("resid_final", -1)), (QUIET, ACCENT, FIRE, GOOD), strict=True):
+        vals = D @ run.cache[key][pos]
         for d, v in zip(DIRS, vals, strict=True):
             out["cell"].append((d, stage))
             out["value"].append(float(v))
@@ -73,16 +82,22 @@ def stage_data(run: tc.Run, model: tc.ToyModel) -> dict[str, list]:
 
 
 class AttentionSection(Section):
-    """A strength slider, the neuron against strength, and the three stages."""
+    """Two strength sliders, the neuron against strength, and the vector at
+    four stages of the prompt's forward pass."""
 
-    title = "4. The attention step"
+    title = "4. The attention steps"
     key = "attention"
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
         self.strength = pn.widgets.FloatSlider(
-            label="Attention strength (how much of Michael is copied onto Jordan)",
-            start=0, end=2, step=0.05, value=state.attn, sizing_mode="stretch_width")
+            label="First head: how much of Michael is copied onto Jordan",
+            start=AppState.param.attn.bounds[0], end=AppState.param.attn.bounds[1], step=0.05,
+            value=state.attn, sizing_mode="stretch_width")
+        self.move = pn.widgets.FloatSlider(
+            label="Second head: how much of the vector at Jordan reaches the words after it",
+            start=AppState.param.move.bounds[0], end=AppState.param.move.bounds[1], step=0.05,
+            value=state.move, sizing_mode="stretch_width")
         self.answer = LiveText(state, "wfl-attention-answer")
         self.stages = ColumnDataSource({"cell": [], "value": [], "color": []})
 
@@ -104,7 +119,8 @@ class AttentionSection(Section):
 
         cells = [(d, s) for d in DIRS for s in STAGES]
         g = fig(state, height=330, x_range=FactorRange(*cells), y_range=(-0.3, 2.3),
-                title="The vector at “Jordan”, read along three directions",
+                title="“Michael Jordan plays the sport of”: the vector at “Jordan” "
+                      "by stage, then at “of”",
                 y_axis_label="dot product")
         g.vbar(x="cell", top="value", width=0.85, color="color", source=self.stages)
         g.xaxis.major_label_orientation = 0.9
@@ -113,14 +129,14 @@ class AttentionSection(Section):
 
         w = self.guard
         self.strength.param.watch(w(lambda e: setattr(state, "attn", float(e.new))), "value")
-        state.param.watch(w(self._sync), ["attn"])
-        self.watch_refresh([
-            "attn", "activation", "angle_mj", "angle_jp", "angle_ma", "neuron", "row_first",
-            "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
+        self.move.param.watch(w(lambda e: setattr(state, "move", float(e.new))), "value")
+        state.param.watch(w(self._sync), ["attn", "move"])
+        self.watch_refresh(list(MODEL_KEYS))
         self._refresh()
 
     def _sync(self, *_events) -> None:
         self.strength.value = self.state.attn
+        self.move.value = self.state.move
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)
@@ -130,26 +146,60 @@ class AttentionSection(Section):
         for i in range(len(PROBES)):
             update(getattr(self, f"_line{i}"), {"x": curves["xs"][i], "y": curves["ys"][i]})
         self.marker.location = self.state.attn
-        run = model.run("Michael Jordan")
+        run = model.run(PROMPT)
         update(self.stages, stage_data(run, model))
-        j = model.facts.index("Michael Jordan")
-        post = float(run.cache["mlp.hook_post"][-1][j])
-        zero = curves["ys"][0][0]
-        said = strong(run.answer) if run.answer else f"{strong('nothing')} (the model doesn't know)"
-        self.answer.html = (
-            f"<p>At strength {num(self.state.attn)} the Michael Jordan neuron gives "
-            f"{strong(num(post))} and the model answers {said}. With the head switched off "
-            f"(strength 0) the MLP sees only Jordan and the neuron gives {num(zero)}.</p>"
-        )
+        self.answer.html = answer_html(model, run, curves)
         self.say()
 
     def panel(self) -> pn.viewable.Viewable:
         prose = (
             "An MLP works on each position alone. The only reason the vector at “Jordan” "
-            "also says “Michael” is that an attention head earlier copied it there. Turn "
-            "the head down and the Michael Jordan neuron no longer sees both names, so "
-            "the fact stays stored but unreachable."
+            "also says “Michael” is that an attention head earlier copied it there. And "
+            "the MLP writes basketball at “Jordan”, but a model reads its guess for the next "
+            "word at the prompt's last word: a later attention head carries the vector at "
+            "“Jordan” on to the words after it. Turn either head down and the fact is still "
+            "stored, but the prompt's last word no longer gets it."
         )
-        return self.layout(prose, [self.strength], [
+        return self.layout(prose, [self.strength, self.move], [
             self.answer,
             side_by_side(bokeh(self.curve_fig), bokeh(self.stage_fig))])
+
+
+def answer_html(model: tc.ToyModel, run: tc.Run, curves: dict[str, list]) -> str:
+    """What the two heads do to PROMPT at the current strengths, every number
+    read from the run and the curves the charts show."""
+    cfg = model.cfg
+    j = model.facts.index("Michael Jordan")
+    post = float(run.cache["mlp.hook_post"][run.subject][j])
+    zero = curves["ys"][0][0]
+    scores = run.cache["mlp_final_sports"]
+    ties = [s for s, v in zip(model.sports, scores, strict=True)
+            if s != run.answer and v >= run.answer_score - 0.005] if run.answer else []
+    said = (strong(run.answer) + (f", tied with {esc(', '.join(ties))}" if ties else "")
+            if run.answer else f"{strong('nothing')} (the model doesn't know)")
+    first = (
+        f"<p>At first-head strength {num(cfg.attn_strength)} the Michael Jordan neuron gives "
+        f"{strong(num(post))} at “Jordan”; with the head switched off (strength 0) the MLP "
+        f"sees only Jordan and the neuron gives {num(zero)}.")
+    # Michael Phelps: its input at "Phelps" is Phelps + strength x Michael, so
+    # this neuron's row reads a pre-activation that grows with the strength.
+    e, row, b = model.embedding, model.mlp.W_up[j], float(model.mlp.b_up[j])
+    on_michael, on_phelps = float(row @ e.vec("Michael")), float(row @ e.vec("Phelps"))
+    leak = ""
+    if on_michael > 1e-9:
+        cross = -(on_phelps + b) / on_michael
+        if 0 < cross < STRENGTHS[-1]:
+            leak = (
+                f" Past strength {num(cross)} its pre-activation for Michael Phelps crosses "
+                f"zero too: at “Phelps” the input is Phelps + strength × Michael, which its row "
+                f"reads as {num(on_phelps)} + strength × {num(on_michael)}, while the bias "
+                f"{num(b)} stays fixed. The threshold is a fixed number, so the bigger the copy "
+                "of Michael, the more of a half match gets past it.")
+    score = float(scores[model.sports.index("basketball")])
+    second = (
+        f"</p><p>At second-head strength {num(cfg.move_strength)}, “of”, the last word of "
+        f"“{PROMPT}”, gets {strong(num(score))} along basketball from what the MLP wrote, and "
+        f"the model answers {said}.")
+    if cfg.move_strength == 0:
+        second += " With the second head off, the fact stays at “Jordan”, where it was written."
+    return first + leak + second + "</p>"

@@ -42,14 +42,18 @@ ANGLE_PAIRS: tuple[tuple[str, str, str], ...] = (
 
 
 # -- the model ---------------------------------------------------------------------
+# The state keys the shared toy model depends on (`model_for`). A section that
+# draws from that model redraws when any of them changes: it watches this
+# list, so a new model setting is added here once.
+MODEL_KEYS: tuple[str, ...] = (
+    "activation", "attn", "move", *(key for key, _, _ in ANGLE_PAIRS),
+    "neuron", "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport",
+)
+
+
 def model_key(state: AppState) -> tuple:
     """Everything in the state that changes the shared toy model."""
-    return (
-        state.activation, state.attn,
-        tuple(getattr(state, key) for key, _, _ in ANGLE_PAIRS),
-        state.neuron, state.row_first, state.row_last, state.row_other, state.bias,
-        state.col_own, state.col_alt, state.alt_sport,
-    )
+    return tuple(getattr(state, key) for key in MODEL_KEYS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,10 +63,10 @@ def _plain() -> tc.ToyModel:
 
 
 @functools.lru_cache(maxsize=8)
-def _base(activation: str, attn: float, angles: tuple) -> tc.ToyModel:
+def _base(activation: str, attn: float, move: float, angles: tuple) -> tc.ToyModel:
     """The model before any neuron edit: config knobs and tilted names. A
     neuron slider leaves this key alone, so a drag reuses it."""
-    model = _plain().with_(activation=activation, attn_strength=attn)
+    model = _plain().with_(activation=activation, attn_strength=attn, move_strength=move)
     emb = model.embedding
     for (_, a, b), degrees in zip(ANGLE_PAIRS, angles, strict=True):
         if abs(degrees - 90.0) > 1e-9:
@@ -74,19 +78,21 @@ def _base(activation: str, attn: float, angles: tuple) -> tc.ToyModel:
 
 @functools.lru_cache(maxsize=16)
 def _model(key: tuple) -> tc.ToyModel:
-    (activation, attn, angles, j, row_first, row_last, row_other, bias,
-     col_own, col_alt, alt_sport) = key
-    model = _base(activation, attn, angles)
+    v = dict(zip(MODEL_KEYS, key, strict=True))
+    angles = tuple(v[k] for k, _, _ in ANGLE_PAIRS)
+    model = _base(v["activation"], v["attn"], v["move"], angles)
+    j = v["neuron"]
     if not 0 <= j < model.cfg.d_mlp:
         return model
     fact = neuron_fact(model, j)
-    row: dict[str, float] = {fact.first: row_first, fact.last: row_last}
-    if row_other:
-        row[other_last(model, fact)] = row_other
-    column = {fact.sport: col_own}
-    if col_alt and alt_sport in model.embedding and alt_sport != fact.sport:
-        column[alt_sport] = column.get(alt_sport, 0.0) + col_alt
-    return model.set_neuron(j, row=row, bias=bias, column=column)
+    row: dict[str, float] = {fact.first: v["row_first"], fact.last: v["row_last"]}
+    if v["row_other"]:
+        row[other_last(model, fact)] = v["row_other"]
+    column = {fact.sport: v["col_own"]}
+    alt = v["alt_sport"]
+    if v["col_alt"] and alt in model.embedding and alt != fact.sport:
+        column[alt] = column.get(alt, 0.0) + v["col_alt"]
+    return model.set_neuron(j, row=row, bias=v["bias"], column=column)
 
 
 def model_for(state: AppState) -> tc.ToyModel:

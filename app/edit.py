@@ -17,6 +17,7 @@ from app.common import (
     ACCENT,
     BAD,
     FIRE,
+    MODEL_KEYS,
     QUIET,
     LiveText,
     Section,
@@ -136,10 +137,7 @@ class EditSection(Section):
                 w(lambda *es, k=key: setattr(state, k, typed_text(*es)[:MAX_TEXT])),
                 ["value", "value_input"])
         self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
-        self.watch_refresh([
-            "edit_person", "edit_sport", "edit_method", "activation", "attn", "angle_mj",
-            "angle_jp", "angle_ma", "neuron", "row_first", "row_last", "row_other", "bias",
-            "col_own", "col_alt", "alt_sport"])
+        self.watch_refresh(["edit_person", "edit_sport", "edit_method", *MODEL_KEYS])
         self._refresh()
 
     def _refresh(self, *_events) -> None:

@@ -17,6 +17,7 @@ from app.common import (
     ACCENT,
     ANGLE_PAIRS,
     FIRE,
+    MODEL_KEYS,
     LiveText,
     Section,
     bokeh,
@@ -132,8 +133,7 @@ class EmbeddingSection(Section):
             **{k: 90.0 for k, _, _ in ANGLE_PAIRS})))
         keys = [k for k, _, _ in ANGLE_PAIRS]
         state.param.watch(w(self._sync), keys)
-        self.watch_refresh([*keys, "activation", "attn", "neuron", "row_first", "row_last",
-                            "row_other", "bias", "col_own", "col_alt", "alt_sport"])
+        self.watch_refresh(list(MODEL_KEYS))
         self._refresh()
 
     def _sync(self, *_events) -> None:

@@ -18,6 +18,7 @@ import toycore as tc
 from app.common import (
     ACCENT,
     FIRE,
+    MODEL_KEYS,
     QUIET,
     WRAP,
     LiveText,
@@ -137,6 +138,7 @@ class NeuronSection(Section):
         self.writes = ColumnDataSource({"sport": list(model.sports),
                                         "value": [0.0] * len(model.sports)})
         self.prose = LiveText(state, "wfl-neuron-table", visible=state.prose)
+        self.gelu = LiveText(state, "wfl-neuron-gelu", visible=state.prose)
         self._labels: tuple = ()  # what the slider labels currently name
         self._curve_of = ""  # the activation the curve was drawn for
         self._build_figures(model)
@@ -150,9 +152,7 @@ class NeuronSection(Section):
         self.alt_sport.param.watch(w(lambda e: setattr(state, "alt_sport", e.new)), "value")
         self.activation.param.watch(w(lambda e: setattr(state, "activation", e.new)), "value")
         self.reset.on_click(w(self._on_reset))
-        self.watch_refresh([
-            "neuron", *DEFAULTS, "alt_sport", "activation", "attn",
-            "angle_mj", "angle_jp", "angle_ma"])
+        self.watch_refresh(list(MODEL_KEYS))
         state.param.watch(w(self._sync_widgets), [
             "neuron", *DEFAULTS, "alt_sport", "activation"])
 
@@ -296,6 +296,7 @@ class NeuronSection(Section):
         update(self.writes, {"sport": list(sports),
                              "value": (post_j[0] * (e.matrix(sports) @ col)).tolist()})
         self.prose.html = self._prose(model, fact, pre_j, post_j, names)
+        self.gelu.html = gelu_note(model)
         self.say()
 
     def _prose(self, model: tc.ToyModel, fact: tc.Fact, pre: np.ndarray, post: np.ndarray,
@@ -309,18 +310,23 @@ class NeuronSection(Section):
             f"<tr><td>{esc(n)}</td><td class='n'>{num(p - b)}</td><td class='n'>{num(p)}</td>"
             f"<td class='n'>{strong(num(q))}</td></tr>"
             for n, p, q in zip(names, pre, post, strict=True))
-        top = model.sports[int(np.argmax(model.embedding.matrix(model.sports)
-                                         @ model.mlp.W_down[:, s.neuron]))]
         edge = -float(pre[1] - b)  # the bias at which the half match reaches 0
-        gate = (f"The bias is above {num(edge)}, so the half match {esc(names[1])} gets a "
-                f"positive activation too." if b > edge + 1e-9 else
-                f"Drag the bias above {num(edge)} and the half match {esc(names[1])} gets a "
-                f"positive activation too.")
+        top_bias = AppState.param.bias.bounds[1]
+        if b > edge + 1e-9:
+            gate = (f"The bias is above {num(edge)}, so the half match {esc(names[1])} gets a "
+                    "positive activation too.")
+        elif edge < top_bias:
+            gate = (f"Drag the bias above {num(edge)} and the half match {esc(names[1])} gets "
+                    "a positive activation too.")
+        else:
+            gate = (f"The half match {esc(names[1])} would need a bias above {num(edge)}, past "
+                    "the slider's end.")
         return (
             f"<p>Neuron {s.neuron}'s row asks <em>is this {esc(fact.first)} and "
             f"{esc(fact.last)}?</em> Its dot product with the vector at the last name, plus "
-            f"its bias {num(b)}, goes through {act}; when it fires, its column adds mostly "
-            f"{strong(top)}. {gate}</p><table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+            f"its bias {num(b)}, goes through {act}; it adds its column times its activation, "
+            f"and the column {column_reads(model, s.neuron)}. {gate}</p>"
+            f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
         )
 
     def panel(self) -> pn.viewable.Viewable:
@@ -342,6 +348,7 @@ class NeuronSection(Section):
         figures = [
             side_by_side(bokeh(self.plane_fig), pn.Column(bokeh(self.act_fig), bokeh(self.bar_fig),
                                                           sizing_mode="stretch_width")),
+            self.gelu,
             side_by_side(bokeh(self.write_fig), self.prose),
         ]
         return self.layout(prose, controls, figures)
@@ -365,3 +372,68 @@ def boundary(rf: float, rl: float, b: float) -> dict[str, list[float]]:
     if len(pts) < 2:
         return {"x": [], "y": []}
     return {"x": [pts[0][0], pts[-1][0]], "y": [pts[0][1], pts[-1][1]]}
+
+
+def column_reads(model: tc.ToyModel, j: int) -> str:
+    """What neuron j's column reads along each sport, as HTML: every sport
+    with a dot product of at least 0.005 either way, largest first."""
+    dots = model.embedding.matrix(model.sports) @ model.mlp.W_down[:, j]
+    shown = sorted(((float(v), sport) for sport, v in zip(model.sports, dots, strict=True)
+                    if abs(v) >= 0.005), key=lambda p: -abs(p[0]))
+    if not shown:
+        return "reads nothing along any sport"
+    parts = [f"{num(v)} along {strong(sport)}" for v, sport in shown[:3]]
+    more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+    return f"reads {', '.join(parts[:-1]) + ' and ' if len(parts) > 1 else ''}{parts[-1]}{more}"
+
+
+GELU_NAMES = {"gelu": "GELU", "gelu_tanh": "GELU (tanh)"}
+
+
+def gelu_note(model: tc.ToyModel) -> str:
+    """What GELU does to a firing neuron, a half match and a silent one, and
+    which facts it costs the model, with the numbers for one of them."""
+    act = model.cfg.activation
+    name = GELU_NAMES.get(act, "GELU")
+    g = tc.model.ACTIVATION_FNS[act if act in GELU_NAMES else "gelu"]
+    g1, g0, gm1 = (float(g(np.array([x]))[0]) for x in (1.0, 0.0, -1.0))
+    if act == "relu":
+        return (
+            "<p>ReLU keeps what is above 0 and zeroes the rest: a neuron at 1 gives 1, a half "
+            "match at 0 gives 0 and a silent neuron at −1 gives 0. GELU, the smooth version "
+            f"GPT-2 and GPT-3 use, gives {num(g1)}, {num(g0)} and {num(gm1)} for the same "
+            "three: a silent neuron is not quite silent.</p>")
+    text = (
+        f"<p>{name} gives {num(g1)} for a neuron at 1 (ReLU: 1), {num(g0)} for a half match "
+        f"at 0 and {num(gm1)} for a silent neuron at −1 (ReLU: 0). So every silent neuron "
+        "still adds a little of its column, negatively: a fact whose sport many other "
+        "neurons also write loses some of it.")
+    runs = model.fact_runs
+    lost = [(i, f) for i, (f, r) in enumerate(zip(model.facts, runs, strict=True))
+            if r.answer != f.sport]
+    if not lost:
+        return text + f" With {name} this model still recalls all {len(runs)} facts.</p>"
+    i, fact = lost[0]
+    k = model.sports.index(fact.sport)
+    contrib = runs[i].cache["mlp.hook_post"][-1] * (model.embedding.vec(fact.sport)
+                                                     @ model.mlp.W_down)
+    own = i if i < model.cfg.d_mlp else int(np.argmax(contrib))
+    writers = [j for j in range(model.cfg.d_mlp) if j != own
+               and abs(float(model.embedding.vec(fact.sport) @ model.mlp.W_down[:, j])) >= 0.005]
+    rest = float(sum(contrib[j] for j in writers))
+    names = ", ".join(f.name for _, f in lost[:4]) + (" and more" if len(lost) > 4 else "")
+    others = ("the other neuron whose column reads" if len(writers) == 1 else
+              f"the other {len(writers)} neurons whose columns read")
+    scores = runs[i].cache["mlp_final_sports"]
+    total = float(scores[k])
+    if total < model.cfg.answer_threshold:
+        verdict = f"under the {num(model.cfg.answer_threshold)} it needs"
+    else:
+        b = int(np.argmax(scores))
+        verdict = f"but it writes {esc(model.sports[b])} more ({num(float(scores[b]), 3)})"
+    # Three digits: the parts must visibly add up to the total.
+    return text + (
+        f" With {name} the model no longer recalls {len(lost)} of its {len(runs)} facts "
+        f"({esc(names)}). {esc(fact.name)}'s read-out along {esc(fact.sport)} is "
+        f"{num(float(contrib[own]), 3)} from neuron {own}, plus {num(rest, 3)} from {others} "
+        f"{esc(fact.sport)}: {strong(num(total, 3))} in all, {verdict}.</p>")

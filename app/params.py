@@ -36,7 +36,8 @@ FIELDS = {
     "n_ctx": ("p_ctx", "Learned positions (0 = none)"),
 }
 FLAGS = {"biases": ("p_biases", "Count biases"), "layer_norms": ("p_ln", "Count layer norms"),
-         "tied_embeddings": ("p_tied", "Unembedding tied to the embedding")}
+         "tied_embeddings": ("p_tied", "Unembedding tied to the embedding"),
+         "attention_weights": ("p_attn", "Attention has weights")}
 PRESET_LABELS = {"Toy (this page)": "toy", "GPT-2 small": "gpt2-small",
                  "GPT-3 175B": "gpt3-175b", "Custom": "custom"}
 
@@ -204,7 +205,10 @@ class ParamsSection(Section):
         prose = (
             "A model's size follows from its shape. Each layer's MLP has an up-projection "
             "(neurons × width) and a down-projection (width × neurons); attention has four "
-            "width × width matrices. In GPT-3 the MLPs are about two thirds of everything."
+            "width × width matrices. In GPT-3 the MLPs are about two thirds of everything. "
+            "The toy preset counts this page's own model: its two attention steps are fixed "
+            "rules with no weights, and it reads its answer along the directions it embeds "
+            "with."
         )
         # The boxes wrap onto as many lines as the width needs (six at 170 px
         # do not fit one line of the page's ~1000 px column, nor a phone).

@@ -1,4 +1,5 @@
-"""Section 1, recall a fact: type a name, see which neurons fire and the answer.
+"""Section 1, recall a fact: type a name or a prompt, see which neurons fire
+and the answer.
 
 Figures are built once; every change replaces their ColumnDataSource data
 and nothing else, so a keystroke costs one forward pass and one small patch.
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
+from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d, Span
 
 import toycore as tc
 from app.common import (
     FIRE,
+    MODEL_KEYS,
     QUIET,
     LiveText,
     Section,
@@ -40,17 +42,19 @@ READ_AXIS_PX = {False: 150, True: 200}
 
 
 def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
-    """One bar per neuron: its activation at the last-name position."""
+    """One bar per neuron: its activation where the name ends (`run.subject`),
+    orange when it fires (at least the model's fire threshold)."""
     labels = model.neuron_labels()
     if run.ok:
-        post = run.cache["mlp.hook_post"][-1]
+        post = run.cache["mlp.hook_post"][run.subject]
     else:
         post = np.zeros(len(labels))
     ids = [f"{j}: {lab}" for j, lab in enumerate(labels)]
+    fire = model.cfg.fire_threshold
     return {
         "neuron": ids,
         "activation": [float(v) for v in post],
-        "color": [FIRE if v > 1e-6 else QUIET for v in post],
+        "color": [FIRE if v >= fire else QUIET for v in post],
     }
 
 
@@ -67,23 +71,33 @@ def readout_names(model: tc.ToyModel, run: tc.Run) -> list[str]:
     return words + list(model.sports)
 
 
-STAGES = ("before MLP", "after MLP")
+# The stages of a position's vector the heatmap reads; the third only where
+# the second attention step brings something in (words after a name).
+STAGES = ("before MLP", "after MLP", "after 2nd head")
+CACHE_KEYS = ("readout_mid", "readout_post", "readout_final")
+
+
+def stages_at(run: tc.Run) -> list[list[int]]:
+    """For each position, which of STAGES the heatmap shows."""
+    moved = run.cache["move_pattern"].any(axis=1)
+    return [[0, 1, 2] if m else [0, 1] for m in moved]
 
 
 def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     """One cell per (position, stage, named direction): the dot product of
-    the residual vector with that direction, before ("readout_mid") and after
-    ("readout_post") the MLP. A position's two rows sit together, so the
+    the residual vector with that direction before the MLP ("readout_mid"),
+    after it ("readout_post") and, for the words after a name, after the
+    second head ("readout_final"). A position's rows sit together, so the
     sport the MLP added shows as one cell lighting up between them."""
     cols = readout_names(model, run)
     out: dict[str, list] = {"row": [], "stage": [], "pos": [], "name": [], "value": [], "text": []}
     if not run.ok:
         return out
     idx = [model.embedding.index(c) for c in cols]
-    mid, post = run.cache["readout_mid"][:, idx], run.cache["readout_post"][:, idx]
-    for i, tok in enumerate(run.tokens):
+    reads = [run.cache[key][:, idx] for key in CACHE_KEYS]
+    for i, (tok, shown) in enumerate(zip(run.tokens, stages_at(run), strict=True)):
         pos = f"{i + 1}: {tok}"
-        for stage, values in zip(STAGES, (mid[i].tolist(), post[i].tolist()), strict=True):
+        for stage, values in ((STAGES[k], reads[k][i].tolist()) for k in shown):
             out["row"] += [(pos, stage)] * len(cols)
             out["stage"] += [stage] * len(cols)
             out["pos"] += [pos] * len(cols)
@@ -105,22 +119,67 @@ def readout_numbers(data: dict[str, list]) -> dict[str, list]:
 def readout_height(run: tc.Run, presenter: bool) -> int:
     """Room for the axis labels plus a row per (position, stage); past 16
     rows they get thinner rather than the chart taller."""
-    rows = 2 * len(run.tokens) if run.ok else 2
+    rows = sum(map(len, stages_at(run))) if run.ok else 2
     return READ_AXIS_PX[presenter] + min(rows, 16) * READ_ROW_PX[presenter]
 
 
-def answer_text(run: tc.Run) -> str:
-    """The sentence under the name box, as HTML (typed words escaped); every
-    value in it comes from the run."""
+def quoted(word: str) -> str:
+    return f"“{esc(word)}”"
+
+
+def listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def answer_text(model: tc.ToyModel, run: tc.Run) -> str:
+    """The sentence under the name box, as HTML (typed words escaped). Every
+    claim in it is read off the run the charts show: which neurons fire
+    where the name ends (the neuron chart's orange bars), and what the MLP's
+    writes that reach the last word read along each sport (the answer rule)."""
     if not run.ok:
         return f"<p>{strong(run.error)}</p>"
     who = esc(" ".join(run.tokens))
     unknown = [t for t, u in zip(run.tokens, run.unknown, strict=True) if u]
-    note = f" (the model has never seen {esc(', '.join(unknown))})" if unknown else ""
-    if run.answer is None:
-        return (f"<p>{who}{note}: no neuron fires, so the MLP adds nothing. "
-                "The model doesn't know.</p>")
-    return f"<p>{who}{note} → {strong(run.answer)}</p>"
+    note = f" (the toy has no direction for {esc(', '.join(unknown))})" if unknown else ""
+    subject, last = run.tokens[run.subject], run.tokens[-1]
+    moved = run.subject != len(run.tokens) - 1
+    cfg = model.cfg
+    scores = run.cache["mlp_final_sports"]
+    if run.answer is not None:
+        how = (f", written by the MLP at {quoted(subject)} and carried to {quoted(last)} by "
+               "the second attention step" if moved else "")
+        # The rule answers the strongest sport; a rival past the threshold too is said.
+        rivals = sorted(((float(v), s) for s, v in zip(model.sports, scores, strict=True)
+                         if v >= cfg.answer_threshold and s != run.answer), reverse=True)
+        also = ("; the MLP also writes " + listed([f"{esc(s)} ({num(v)})" for v, s in rivals])
+                + f" past the {num(cfg.answer_threshold)} it takes to answer") if rivals else ""
+        return f"<p>{who}{note} → {strong(run.answer)} ({num(run.answer_score)}){how}{also}</p>"
+    post = run.cache["mlp.hook_post"][run.subject]
+    if run.fired:
+        shown = [str(j) for j in run.fired[:4]] + (["more"] if len(run.fired) > 4 else [])
+        why = (f"neuron{'s' if len(run.fired) > 1 else ''} {listed(shown)} "
+               f"fire{'' if len(run.fired) > 1 else 's'} at {quoted(subject)}")
+    elif post.size and post.max() > 0:
+        j = int(np.argmax(post))
+        why = (f"no neuron reaches the firing threshold {num(cfg.fire_threshold)} at "
+               f"{quoted(subject)} (the strongest, neuron {j}, gives {num(float(post[j]))})")
+    else:
+        why = f"no neuron fires at {quoted(subject)}"
+    reaching = f" that reaches {quoted(last)}" if moved else ""
+    if moved and cfg.move_strength == 0 and run.fired:
+        then = (f", but the second attention step is off, so nothing the MLP wrote there "
+                f"reaches {quoted(last)}, where the answer is read")
+    elif not scores.size or float(np.max(np.abs(scores))) < 0.005:
+        then = f", and the MLP adds nothing{reaching} along any sport"
+    elif float(np.max(scores)) < 0.005:
+        then = (f"; what the MLP adds{reaching} reads nothing above 0 along any sport, and "
+                f"the toy needs {num(cfg.answer_threshold)} to answer")
+    else:
+        best = int(np.argmax(scores))
+        then = (f"; what the MLP adds{reaching} reads at most {num(float(scores[best]))} along "
+                f"any sport ({esc(model.sports[best])}), under the "
+                f"{num(cfg.answer_threshold)} the toy needs to answer")
+    return f"<p>{who}{note}: {why}{then}. The model doesn't know.</p>"
 
 
 class RecallSection(Section):
@@ -148,17 +207,20 @@ class RecallSection(Section):
         self.sports = ColumnDataSource(sport_data(model, run))
         self.readout = ColumnDataSource(readout_data(model, run))
         self.readout_text = ColumnDataSource(readout_numbers(self.readout.data))
-        self.answer.html = answer_text(run)
+        self.answer.html = answer_text(model, run)
 
         ids = self.neurons.data["neuron"]
         nf = fig(
             state, y_range=FactorRange(*reversed(ids)),
             x_range=Range1d(*activation_range(self.neurons.data["activation"])),
             height=max(240, ROW_PX[state.presenter] * len(ids)),
-            title="Neurons at the last token",
+            title="Neurons where the name ends",
             x_axis_label="activation",  # after the nonlinearity; longer ran off a 360 px phone
         )
         nf.hbar(y="neuron", right="activation", height=0.8, color="color", source=self.neurons)
+        # The firing threshold: a bar past it is orange, and the sentence calls it firing.
+        nf.add_layout(Span(location=model.cfg.fire_threshold, dimension="height",
+                           line_color=text_color(state), line_dash="dashed", line_width=1.5))
         nf.ygrid.grid_line_color = None
         # Three ticks (0, 0.5, 1): beside the fact names on a phone the plot
         # area is about 80 px wide, and six ran together ("0.20.40.6").
@@ -197,17 +259,18 @@ class RecallSection(Section):
 
         w = self.guard
         self.name_input.param.watch(w(self._on_name), ["value", "value_input"])
-        self.watch_refresh([
-            "person", "activation", "attn", "angle_mj", "angle_jp", "angle_ma", "neuron",
-            "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport"])
+        self.watch_refresh(["person", *MODEL_KEYS])
 
     @staticmethod
     def _y_factors(run: tc.Run) -> list:
         """(position, stage) pairs, the first position at the top. With no
         tokens, one empty position: the factors keep two levels, as BokehJS
         cannot map the cells of one level against the other in between."""
-        tokens = [f"{i + 1}: {t}" for i, t in enumerate(run.tokens)] if run.ok else ["—"]
-        return [(pos, stage) for pos in tokens for stage in STAGES][::-1]
+        if not run.ok:
+            return [("—", stage) for stage in STAGES[:2]][::-1]
+        return [(f"{i + 1}: {t}", STAGES[k])
+                for i, (t, shown) in enumerate(zip(run.tokens, stages_at(run), strict=True))
+                for k in shown][::-1]
 
     def _on_name(self, *events) -> None:
         self.state.person = typed_text(*events)[:200]
@@ -237,16 +300,21 @@ class RecallSection(Section):
         readout = readout_data(self.model, run)
         update(self.readout, readout)
         update(self.readout_text, readout_numbers(readout))
-        self.answer.html = answer_text(run)
+        self.answer.html = answer_text(model, run)
         self.say()
 
     def panel(self) -> pn.viewable.Viewable:
+        fire = num(self.model.cfg.fire_threshold)
         prose = (
-            "Type a name. The attention step moves the first name into the last name's "
-            "position; the MLP then checks every stored fact at once. A neuron fires only "
-            "when both halves of its name are present, and what it writes points at a sport. "
-            "The heatmap reads each position's vector along named directions: before the "
-            "MLP the last position holds both names; after it, it also points at a sport."
+            "Type a name, or a prompt such as “Michael Jordan plays the sport of”. An "
+            "attention step moves the first name into the last name's position, and the MLP "
+            "there checks every stored fact at once. Each neuron is built as an AND gate for "
+            "one fact: it fires (orange, past the dashed line at "
+            f"{fire}) when both halves of its name are present, and what it writes points at "
+            "a sport. A second attention step carries the name's vector on to the words after "
+            "it, so the prompt's last word, where a model reads its next-word guess, holds "
+            "the sport too. The heatmap reads each position's vector along named directions, "
+            "before and after the MLP, and after the second step for the words after a name."
         )
         # On a projector the type is large: each chart gets the full width, so
         # titles, neuron labels and axis labels fit. Elsewhere they share a

@@ -35,6 +35,9 @@ class AppState(param.Parameterized):
                                 doc="The MLP's nonlinearity.")
     attn = param.Number(default=1.0, bounds=(0.0, 2.0),
                         doc="Strength of the head that moves the first name into the last.")
+    move = param.Number(default=1.0, bounds=(0.0, 2.0),
+                        doc="Strength of the later head that carries the name's vector, "
+                            "fact included, to the words after it.")
     # Section 2: inside one neuron. The row and column are set by weights on
     # named directions (the fact's own first/last name and sport), which is
     # what survives an embedding change and fits in a link.
@@ -79,6 +82,8 @@ class AppState(param.Parameterized):
     p_biases = param.Boolean(default=False, doc="Count biases.")
     p_ln = param.Boolean(default=False, doc="Count layer norms.")
     p_tied = param.Boolean(default=False, doc="Unembedding shares the embedding's weights.")
+    p_attn = param.Boolean(default=True,
+                           doc="Attention has weights (the toy's steps are fixed rules).")
     # Page flags, for presenters and bloggers embedding one figure.
     show = param.ListSelector(default=list(SECTIONS), objects=list(SECTIONS),
                               doc="Sections shown; an embed picks one.")

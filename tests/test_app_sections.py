@@ -262,7 +262,7 @@ def test_live_text_keeps_its_css_class_and_skips_equal_updates() -> None:
     assert "<table>" in sec.prose.html and "Michael Jordan" in sec.prose.text
     seen = []
     sec.prose.div.on_change("text", lambda attr, old, new: seen.append(new))
-    state.col_alt = 0.5  # changes a figure, not the table
+    state.alt_sport = "tennis"  # with no weight on it, changes a slider's label, not the table
     assert seen == []
     state.bias = -0.5
     assert len(seen) == 1 and "-0.50" in sec.prose.text
@@ -303,6 +303,24 @@ def test_attention_strength() -> None:
     assert st[("basketball", "after the MLP")] == pytest.approx(0.5)  # relu(1.5 - 1)
     sec.strength.value = 0.0
     assert "nothing" in sec.answer.text
+
+
+def test_the_second_head_carries_the_vector_at_jordan_to_of() -> None:
+    from app.attention import AttentionSection
+
+    state = AppState(attn=0.5)
+    sec = AttentionSection(state)
+    for move in (1.0, 0.3, 0.0, 2.0):
+        sec.move.value = move
+        assert state.move == move
+        st = dict(zip(sec.stages.data["cell"], sec.stages.data["value"], strict=True))
+        # "of" is the (unknown) direction, which no name or sport has a part of;
+        # it gets move x (Jordan + 0.5 Michael + relu(1.5 - 1) basketball).
+        assert st[("Michael", "at “of”")] == pytest.approx(move * 0.5)
+        assert st[("Jordan", "at “of”")] == pytest.approx(move * 1.0)
+        assert st[("basketball", "at “of”")] == pytest.approx(move * 0.5)
+        knows = move * 0.5 >= 0.5
+        assert ("answers basketball" in sec.answer.text) == knows
 
 
 # -- section 6 ---------------------------------------------------------------------

@@ -103,7 +103,7 @@ class AttentionSection(Section):
 
         c = fig(state, height=330, x_range=(0, 2), y_range=(-0.3, 2.2),
                 title="The Michael Jordan neuron vs strength",
-                x_axis_label="attention strength", y_axis_label="activation")
+                x_axis_label="first head's strength", y_axis_label="activation")
         for i, (first, last) in enumerate(PROBES):
             # One line glyph per probe keeps a legend entry per name.
             src = ColumnDataSource({"x": [], "y": []})

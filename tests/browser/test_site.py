@@ -123,7 +123,7 @@ def test_unknown_and_empty_names_give_messages(watched) -> None:
     w.wait_live()
     type_name(w, "Zorblax Quuxington")
     wait_activations(w, [0.0] * len(expected_activations("Michael Jordan")))
-    text = wait_text(w, ".wfl-answer", "never seen")
+    text = wait_text(w, ".wfl-answer", "no direction for Zorblax, Quuxington")
     assert "doesn't know" in text
     type_name(w, "", enter=False)
     message = tc.ToyModel.default().run("").error
@@ -138,7 +138,7 @@ def test_typed_markup_shows_as_text(watched) -> None:
     w.wait_live()
     typed = 'Ann <img src="x.png" id="wfl-injected"> <b>Lee</b>'
     type_name(w, typed)
-    text = wait_text(w, ".wfl-answer", "never seen")
+    text = wait_text(w, ".wfl-answer", "no direction for Ann")
     # The toy tokenizer splits on spaces and drops a leading "<", so the
     # words come back as "img", 'src="x.png', "b>Lee</b": as characters.
     assert 'src="x.png' in text and "b>Lee</b" in text

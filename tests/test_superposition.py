@@ -495,3 +495,50 @@ def test_reference_before_is_the_seeded_draw(ref: dict) -> None:
     assert s["rms_deviation_deg"] == pytest.approx(
         ref["before"]["stats"]["rms_deviation_deg"], abs=0.1
     )
+
+
+def test_reference_per_vector_figures(ref: dict) -> None:
+    # The collapse the per-pair figures hide: most vectors have a near-copy.
+    n = ref["recipe"]["n"]
+    b, a = ref["before"], ref["after"]
+    bv, av = b["vector_stats"], a["vector_stats"]
+    assert bv == {"vectors": n, "within": 10.0, "with_partner": 0,
+                  "with_partner_fraction": 0.0, "directions": n, "largest_group": 1}
+    assert av["vectors"] == n and av["within"] == a["stats"]["within"] == 10.0
+    assert av["with_partner_fraction"] == pytest.approx(0.935, abs=0.02)  # the rerun
+    assert av["with_partner_fraction"] == av["with_partner"] / n
+    assert av["directions"] < n / 5 and av["largest_group"] > 1
+    # A near-parallel pair gives both of its vectors a partner; each vector
+    # with a partner is in some pair.
+    near_pairs = a["stats"]["near_parallel_fraction"] * ref["pairs"]
+    assert av["with_partner"] <= 2 * near_pairs
+    # About 120 near-copies per vector on average (the figure).
+    assert 2 * near_pairs / n == pytest.approx(120, abs=5)
+    for snap in (b, a, *[v["after"] for v in ref["variants"]]):
+        hist = np.array(snap["hist_nearest_0_90_1deg"])
+        assert hist.shape == (90,) and hist.sum() == n
+        # The bars below 10 degrees are the vectors with a near-copy (give or
+        # take a vector whose closest partner sits on the float32 edge).
+        assert abs(hist[:10].sum() - snap["vector_stats"]["with_partner"]) <= 2
+
+
+def test_reference_checkpoints_carry_per_vector_figures(ref: dict) -> None:
+    n = ref["recipe"]["n"]
+    for snap in ref["checkpoints"] + [c for v in ref["variants"] for c in v["checkpoints"]]:
+        vs = snap["vector_stats"]
+        assert 1 <= vs["directions"] <= n and vs["vectors"] == n
+        assert (vs["with_partner"] == 0) == (vs["directions"] == n)
+    assert ref["checkpoints"][-1]["vector_stats"] == ref["after"]["vector_stats"]
+    assert ref["bounds"]["random_rms_cos"] == pytest.approx(0.1)
+    # Random directions already sit on the Welch floor: 0.1000 against 0.0995.
+    start = ref["before"]["stats"]["rms_cos"]
+    assert start == pytest.approx(0.1, abs=2e-4)
+    assert 1.0 < start / ref["bounds"]["welch_rms_cos"] < 1.01
+
+
+def test_reference_variant_per_vector(ref: dict) -> None:
+    # Rescaling after every step (the live packing's way) leaves fewer
+    # vectors with a near-copy than the lesson's length penalty.
+    (var,) = ref["variants"]
+    assert (var["after"]["vector_stats"]["with_partner_fraction"]
+            < ref["after"]["vector_stats"]["with_partner_fraction"])

@@ -35,6 +35,7 @@ __all__ = [
     "fraction_in",
     "jl_capacity",
     "jl_min_dimension",
+    "jl_min_eps",
     "load_reference",
     "max_vectors_within",
     "near_parallel_fraction",
@@ -266,7 +267,7 @@ class VectorStats(dict):
 
 
 class _VectorSweep:
-    """Per-vector bookkeeping over full rows of the Gram matrix, block by block."""
+    """Per-vector bookkeeping over the upper triangle of the Gram matrix, block by block."""
 
     def __init__(self, n: int, within: float) -> None:
         self.within = float(within)
@@ -275,43 +276,40 @@ class _VectorSweep:
         # the flags agree with pair_stats to the last bit at a tiny cost.
         self.candidate = math.cos(math.radians(self.within)) - 1e-6
         self.nearest_cos = np.zeros(n)
-        self.nearest_deg = np.full(n, 90.0)
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, start: int, g: np.ndarray) -> None:
-        """Rows start..start + len(g) of the Gram matrix (every column)."""
-        rows = np.arange(g.shape[0])
-        g = np.array(g, dtype=np.float64)  # a copy: the diagonal is blanked below
-        g[rows, rows + start] = 0.0  # a vector is not its own partner
+        """Rows start.. of the Gram matrix, columns start.. (as _upper_blocks gives them).
+
+        Each pair is seen once, above the diagonal, and counts for both of
+        its vectors: the row's and the column's."""
+        k = g.shape[0]
         ab = np.abs(g)
-        j = np.argmax(ab, axis=1)
-        best = np.clip(g[rows, j], -1.0, 1.0)
-        a = np.degrees(np.arccos(best))
-        self.nearest_cos[start:start + len(rows)] = ab[rows, j]
-        self.nearest_deg[start:start + len(rows)] = np.minimum(a, 180.0 - a)
+        ab[:, :k][np.tril_indices(k)] = 0.0  # the diagonal and pairs seen as (j, i)
+        top = self.nearest_cos
+        top[start:start + k] = np.maximum(top[start:start + k], ab.max(axis=1))
+        top[start:] = np.maximum(top[start:], ab.max(axis=0))
         r, c = np.nonzero(ab >= self.candidate)
         if r.size:
             near = _near_line(_angles_deg(np.clip(g[r, c], -1.0, 1.0)), self.within)
-            self.rows.append(r[near] + start)
-            self.cols.append(c[near])
+            self.pairs.append((r[near] + start, c[near] + start))
 
     def stats(self) -> VectorStats:
         n = self.nearest_cos.size
-        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.intp)
-        cols = np.concatenate(self.cols) if self.cols else np.zeros(0, dtype=np.intp)
-        # Blocks arrive in row order and np.nonzero is row-major, so the
-        # partner lists are already sorted by row: CSR offsets suffice.
+        i = np.concatenate([p[0] for p in self.pairs] + [np.zeros(0, dtype=np.intp)])
+        j = np.concatenate([p[1] for p in self.pairs] + [np.zeros(0, dtype=np.intp)])
+        # Partner lists in CSR form: every pair both ways, sorted by vector.
+        rows, cols = np.concatenate((i, j)), np.concatenate((j, i))
+        order = np.argsort(rows, kind="stable")
         degree = np.bincount(rows, minlength=n)
         offsets = np.concatenate(([0], np.cumsum(degree)))
         has_partner = degree > 0
-        group = _greedy_groups(n, has_partner, offsets, cols)
+        group = _greedy_groups(n, has_partner, offsets, cols[order])
         # Each group's first member leads it (see _greedy_groups).
         centers = _first_members(group)
-        sizes = np.bincount(group)
         return VectorStats(
             nearest_cos=self.nearest_cos,
-            nearest_deg=self.nearest_deg,
+            nearest_deg=np.degrees(np.arccos(np.clip(self.nearest_cos, 0.0, 1.0))),
             has_partner=has_partner,
             group=group,
             centers=centers,
@@ -320,7 +318,7 @@ class _VectorSweep:
             with_partner=int(np.count_nonzero(has_partner)),
             with_partner_fraction=float(np.count_nonzero(has_partner)) / n,
             directions=int(centers.size),
-            largest_group=int(sizes.max()),
+            largest_group=int(np.bincount(group).max()),
         )
 
 
@@ -348,12 +346,17 @@ def _first_members(group: np.ndarray) -> np.ndarray:
     return first.astype(np.intp)
 
 
-def _row_blocks(v: np.ndarray, block_elements: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, rows start.. of the Gram matrix, every column), block by block."""
+def _upper_blocks(v: np.ndarray, block_elements: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows start.. of the Gram matrix, columns start..), block by block.
+
+    Only columns from `start` on: the rest is the transpose of blocks
+    already seen. At least eight blocks even when one would fit, so the
+    product skips almost half of the matrix (numpy in Pyodide has no BLAS
+    and multiplies element by element)."""
     n = v.shape[0]
-    rows = _block_rows(n, block_elements)
+    rows = min(_block_rows(n, block_elements), max(32, -(-n // 8)))
     for start in range(0, n, rows):
-        yield start, v[start:start + rows] @ v.T
+        yield start, v[start:start + rows] @ v[start:].T
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -372,7 +375,7 @@ def vector_stats(
 
     - "nearest_cos": each vector's largest |cos| with any other vector;
     - "nearest_deg": the angle between its line and its closest partner's
-      line, 0..90 degrees;
+      line, 0..90 degrees (arccos of "nearest_cos");
     - "has_partner": whether it has a near-parallel partner;
     - "group": its direction group, by greedy grouping in index order: the
       first vector not yet grouped starts a group and takes every ungrouped
@@ -388,7 +391,7 @@ def vector_stats(
     """
     v = _unit_rows(vectors)
     sweep = _VectorSweep(v.shape[0], within)
-    for start, g in _row_blocks(v, block_elements):
+    for start, g in _upper_blocks(v, block_elements):
         sweep.add(start, g)
     return sweep.stats()
 
@@ -414,12 +417,12 @@ def survey(
     sums = _PairSums(89.0, 91.0, 80.0, 100.0, within)
     sweep = _VectorSweep(n, within)
     hists = [np.zeros(int(bins), dtype=np.int64) for _, _, bins in windows]
-    for start, g in _row_blocks(v, block_elements):
-        sweep.add(start, g)
+    for start, g in _upper_blocks(v, block_elements):
         # The pairs above the diagonal, once each, as pair_cosines gives them.
         r = np.arange(g.shape[0])[:, None]
         c = np.arange(n - start)[None, :]
-        cos = np.clip(g[:, start:][c > r], -1.0, 1.0)
+        cos = np.clip(g[c > r], -1.0, 1.0)
+        sweep.add(start, g)
         a = _angles_deg(cos)
         sums.add(cos, a)
         for h, (lo, hi, bins) in zip(hists, windows, strict=True):
@@ -481,8 +484,8 @@ def jl_capacity(d: int, eps: float, c: float = JL_C) -> float:
     a random construction; it grows exponentially in d, which is the point of
     section 6, but is useless in small cases (about 1.008 for 89..91 in 100
     dimensions, where the Welch-based max_vectors_within is the sharper tool).
-    Returned as a float because it overflows int quickly in spirit
-    (exp(30) for d = 12,288, eps = 0.1).
+    A float (exp(30) for d = 12,288, eps = 0.1), math.inf past the largest
+    float; capacity_bounds gives the logarithm.
     """
     _check_nd(1, d)
     if not 0.0 < eps < 1.0:
@@ -506,6 +509,21 @@ def jl_min_dimension(n: int, eps: float, c: float = JL_C) -> int:
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
     return max(1, math.ceil(math.log(n) / (c * eps * eps)))
+
+
+def jl_min_eps(n: int, d: int, c: float = JL_C) -> float:
+    """The smallest |cos| bound eps at which jl_capacity(d, eps) reaches n.
+
+    The question a reader asks of GPT-3's width: from what window on does
+    the random-construction guarantee beat the d exactly perpendicular
+    directions? eps = sqrt(ln(n) / (c d)); above 1 no window does.
+    """
+    _check_nd(1, d)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if c <= 0:
+        raise ValueError(f"c must be positive, got {c}")
+    return math.sqrt(math.log(n) / (c * d))
 
 
 def capacity_bounds(dims: Any, eps_deg: float, c: float = JL_C) -> dict[str, np.ndarray]:

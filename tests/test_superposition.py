@@ -542,3 +542,17 @@ def test_reference_variant_per_vector(ref: dict) -> None:
     (var,) = ref["variants"]
     assert (var["after"]["vector_stats"]["with_partner_fraction"]
             < ref["after"]["vector_stats"]["with_partner_fraction"])
+
+
+def test_jl_min_eps_inverts_jl_capacity() -> None:
+    for n, d in ((12_288, 12_288), (10**6, 1000), (2, 5)):
+        eps = sp.jl_min_eps(n, d)
+        assert eps == pytest.approx(math.sqrt(math.log(n) / (0.25 * d)))
+        if eps < 1:
+            assert sp.jl_capacity(d, eps) == pytest.approx(n)
+            assert sp.jl_capacity(d, 0.99 * eps) < n < sp.jl_capacity(d, 1.01 * eps)
+    # GPT-3's width: the guarantee passes its 12,288 perpendicular directions
+    # from a window of about +-3.2 degrees.
+    assert math.degrees(math.asin(sp.jl_min_eps(12_288, 12_288))) == pytest.approx(3.17, abs=0.01)
+    with pytest.raises(ValueError):
+        sp.jl_min_eps(0, 10)

@@ -22,7 +22,14 @@ import time
 
 import numpy as np
 import panel as pn
-from bokeh.models import BoxAnnotation, ColumnDataSource, Label, Range1d, Span
+from bokeh.models import (
+    BoxAnnotation,
+    ColumnDataSource,
+    Label,
+    NumeralTickFormatter,
+    Range1d,
+    Span,
+)
 
 from app.common import (
     ACCENT,
@@ -234,7 +241,8 @@ class SuperpositionSection(Section):
         self.window_fig = self._hist("The lesson's window, 80–100°", (80, 100), False,
                                      self.window, self.window_before, pair_axis,
                                      share_pairs, band)
-        vec_axis = "angle to its closest partner's line (degrees)"
+        # Two lines: on one, a 1024 px projector in presenter mode cut it off.
+        vec_axis = "angle to its closest\npartner's line (degrees)"
         self.nearest_fig = self._hist("Each vector's closest partner (red: a near-copy, "
                                       "within 10°)", (0, 90), False, self.nearest,
                                       self.nearest_before, vec_axis, "share of vectors",
@@ -253,7 +261,7 @@ class SuperpositionSection(Section):
         s = self.state
         f = fig(s, height=300, x_range=(0, MAX_STEPS), y_range=Range1d(0, 1),
                 title="RMS |cos| over all pairs while packing",
-                x_axis_label="Adam step", y_axis_label="RMS |cos| over all pairs")
+                x_axis_label="Adam step", y_axis_label="RMS |cos|")
         f.line("step", "random", source=self.rms_lines, color=QUIET, line_width=3,
                line_dash="dotted", legend_label="random directions: 1/√d")
         f.line("step", "floor", source=self.rms_lines, color=BAD, line_width=3,
@@ -262,8 +270,9 @@ class SuperpositionSection(Section):
                legend_label="these vectors")
         # Dots as well: before packing there is one point, and a line
         # through one point draws nothing.
-        f.scatter("step", "rms", source=self.rms, color=ACCENT, size=7)
+        f.scatter("step", "rms", source=self.rms, color=ACCENT, size=5)
         self._legend_below(f)
+        f.legend[0].orientation = "vertical"  # in a row, a phone cut the third entry off
         return f
 
     def _capacity_figure(self):
@@ -287,6 +296,7 @@ class SuperpositionSection(Section):
                            text_font_size="15pt" if s.presenter else "10pt",
                            background_fill_color=page_bg(s), background_fill_alpha=0.8))
         f.xaxis.ticker = [0, 4096, 8192, GPT3_D, CAP_D_END]
+        f.xaxis.formatter = NumeralTickFormatter(format="0,0")
         self._legend_below(f)
         f.legend[0].orientation = "vertical"
         return f

@@ -69,6 +69,8 @@ class AppState(param.Parameterized):
     # Section 7: superposition.
     sp_n = param.Integer(default=400, bounds=(2, 1000), doc="Vectors to pack.")
     sp_d = param.Integer(default=20, bounds=(2, 200), doc="Dimensions to pack them in.")
+    sp_eps = param.Number(default=5.0, bounds=(0.5, 20.0),
+                          doc="The capacity chart's window around 90 degrees (+- degrees).")
     # Section 8: counting parameters (defaults: GPT-3 175B in the lesson's accounting).
     p_preset = param.Selector(default="gpt3-175b",
                               objects=["toy", "gpt2-small", "gpt3-175b", "custom"],

@@ -8,6 +8,8 @@ script (in CPython) whenever toycore.superposition.Packer changes.
 The main run is the lesson's code verbatim (Packer(unit="penalty"): a length
 penalty instead of rescaling); it reproduces the brief's reference figures
 (98.3% of pairs in 89..91, 1.2% within 10 degrees of parallel, RMS 9.8-9.9).
+Each snapshot also holds per-vector figures (toycore.superposition.vector_stats):
+how many vectors have a near-parallel partner and how many directions are left.
 A second run with rescaling after every step (the interactive default) is
 summarised under "variants": it collapses fewer pairs, which is itself worth
 showing, since the headline picture depends on such details.
@@ -41,14 +43,18 @@ UNIT_HOW = {
 
 
 def snapshot(vectors: np.ndarray) -> dict:
-    """Everything the page plots for one set of vectors."""
+    """Everything the page plots for one set of vectors: per pair, then per vector."""
     stats = dict(sp.pair_stats(vectors))
     coarse, _ = sp.angle_histogram(vectors, bins=180, range=(0.0, 180.0))
     fine, _ = sp.angle_histogram(vectors, bins=200, range=(80.0, 100.0))
+    per_vector = sp.vector_stats(vectors, within=stats["within"])
+    nearest, _ = np.histogram(per_vector["nearest_deg"], bins=90, range=(0.0, 90.0))
     return {
         "stats": stats,
         "hist_0_180_1deg": coarse.tolist(),
         "hist_80_100_0p1deg": fine.tolist(),
+        "vector_stats": per_vector.figures(),
+        "hist_nearest_0_90_1deg": nearest.tolist(),
     }
 
 
@@ -88,12 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             packer.step(target - packer.steps_done)
             seconds += time.perf_counter() - t0
             snaps[target] = snapshot(packer.vectors)
-            s = snaps[target]["stats"]
+            s, vs = snaps[target]["stats"], snaps[target]["vector_stats"]
             loss = packer.losses[-1] if packer.losses else float("nan")
             print(
                 f"{unit:<11} step {target:4d}  loss {loss:14.1f}"
                 f"  in 89..91 {s['fraction_in']:.2%}"
                 f"  near-parallel {s['near_parallel_fraction']:.2%}"
+                f"  vectors with a partner {vs['with_partner_fraction']:.1%}"
+                f"  directions {vs['directions']:,}"
                 f"  rms dev {s['rms_deviation_deg']:.2f} deg"
                 f"  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
@@ -108,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             "unit": args.variant,
             "unit_how": UNIT_HOW[args.variant],
             "after": vsnaps[args.steps],
-            "checkpoints": [{"step": c, "stats": vsnaps[c]["stats"]} for c in checkpoints],
+            "checkpoints": [
+                {"step": c, "stats": vsnaps[c]["stats"], "vector_stats": vsnaps[c]["vector_stats"]}
+                for c in checkpoints
+            ],
             "losses": [round(x, 3) for x in vpacker.losses],
             "seconds_per_step": round(vseconds / max(args.steps, 1), 3),
         })
@@ -137,11 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         "bins": {
             "hist_0_180_1deg": {"lo": 0.0, "hi": 180.0, "bins": 180},
             "hist_80_100_0p1deg": {"lo": 80.0, "hi": 100.0, "bins": 200},
+            "hist_nearest_0_90_1deg": {"lo": 0.0, "hi": 90.0, "bins": 90},
         },
+        "per_vector": "vector_stats: per-vector figures (toycore.superposition.vector_stats): "
+        "vectors with a partner within 10 degrees of parallel or antiparallel, and the "
+        "directions left after greedy grouping in index order; hist_nearest_0_90_1deg: each "
+        "vector's angle to its closest partner's line",
         "before": before,
         "after": after,
         "checkpoints": [
-            {"step": c, "stats": snaps[c]["stats"], "hist_0_180_1deg": snaps[c]["hist_0_180_1deg"]}
+            {"step": c, "stats": snaps[c]["stats"], "vector_stats": snaps[c]["vector_stats"],
+             "hist_0_180_1deg": snaps[c]["hist_0_180_1deg"]}
             for c in checkpoints
         ],
         "losses": [round(x, 3) for x in packer.losses],
@@ -153,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "random_fraction_89_91": sp.random_pair_fraction(args.d, 89.0, 91.0),
             "random_fraction_80_100": sp.random_pair_fraction(args.d, 80.0, 100.0),
             "random_rms_deviation_deg": sp.random_rms_deviation_deg(args.d),
+            "random_rms_cos": sp.random_rms_cos(args.d),
         },
         "seconds_optimising": round(optimise_seconds, 1),
         "seconds_per_step": round(optimise_seconds / max(args.steps, 1), 3),

@@ -492,17 +492,83 @@ def test_superposition_histograms_and_bound() -> None:
     counts, _ = np.histogram(ang, bins=np.linspace(0, 180, 181))
     np.testing.assert_allclose(sec.full_before.data["share"], counts / len(ang), atol=1e-12)
     welch = math.sqrt((50 - 10) / (10 * 49))
-    assert sec.welch_hi.location == pytest.approx(90 + math.degrees(math.asin(welch)))
-    assert f"{welch:.3f}" in sec.status.text
+    assert sec.rms_lines.data["floor"] == [pytest.approx(welch)] * 2
+    assert f"{math.floor(welch * 1e4) / 1e4:.4f}" in sec.floor_text.text
     before = np.mean((ang >= 89) & (ang <= 91))
     sec.pack_steps(60)
     w = sec.packer.vectors.astype(float)
     w /= np.linalg.norm(w, axis=1, keepdims=True)
-    ang2 = np.degrees(np.arccos(np.clip((w @ w.T)[np.triu_indices(50, 1)], -1, 1)))
+    cos2 = np.clip((w @ w.T)[np.triu_indices(50, 1)], -1, 1)
+    ang2 = np.degrees(np.arccos(cos2))
     after = np.mean((ang2 >= 89) & (ang2 <= 91))
     assert after > before
     assert f"{100 * after:.1f}%" in sec.status.text
+    # The RMS chart: one point at the start, one after these 60 steps.
+    assert sec.rms.data["step"] == [0, 60]
+    assert sec.rms.data["rms"][-1] == pytest.approx(np.sqrt(np.mean(cos2**2)), rel=1e-5)
     assert sec.ref_after.data["share"] and "10,000" in sec.reference_text.object
+
+
+def test_superposition_per_vector_chart() -> None:
+    """Each vector's closest partner: the angle between its line and the
+    nearest other vector's line, as a share of the vectors per degree."""
+    from app.superposition import SuperpositionSection
+
+    sec = SuperpositionSection(AppState(sp_n=120, sp_d=3))
+    sec.pack_steps(30)
+    v = sec.packer.vectors.astype(float)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    line = np.degrees(np.arccos(np.clip(np.abs(v @ v.T), 0, 1)))
+    np.fill_diagonal(line, 180)
+    nearest = line.min(axis=1)
+    counts, _ = np.histogram(nearest, bins=90, range=(0, 90))
+    np.testing.assert_allclose(sec.nearest.data["share"], counts / 120, atol=1.01 / 120)
+    assert sec.nearest.data["left"][:2] == [0.0, 1.0] and sec.nearest.data["right"][-1] == 90
+    share = np.mean(nearest < 10)
+    assert f"{100 * share:.1f}% of the 120 vectors have a near-copy" in sec.status.text
+    # The reference's per-vector bars come from the shipped file.
+    ref = sec_reference()
+    n = ref["recipe"]["n"]
+    np.testing.assert_allclose(sec.ref_near_after.data["share"],
+                               np.array(ref["after"]["hist_nearest_0_90_1deg"]) / n)
+
+
+def sec_reference() -> dict:
+    from toycore.superposition import load_reference
+
+    return load_reference()
+
+
+def test_superposition_capacity_chart() -> None:
+    from app.superposition import GPT3_D, SuperpositionSection
+
+    state = AppState(sp_eps=5.0)
+    sec = SuperpositionSection(state)
+    e = math.sin(math.radians(5.0))
+    lines = sec.cap_lines.data
+    np.testing.assert_allclose(lines["jl"], np.exp(e * e * np.array(lines["d"]) / 4), rtol=1e-9)
+    assert sec.cap_gpt3.data["lower"][0] == pytest.approx(math.exp(e * e * GPT3_D / 4))
+    assert "1.3 × 10<sup>10</sup>" in sec.cap_text.html  # exp(23.33) = 1.36e10, rounded down
+    welch = sec.cap_welch.data
+    assert max(welch["d"]) == math.floor(1 / e**2)  # drawn only where d eps^2 < 1
+    state.sp_eps = 1.0
+    e = math.sin(math.radians(1.0))
+    assert sec.cap_welch.data["upper"][sec.cap_welch.data["d"].index(100)] == 103  # the brief
+    assert "at most 103" in sec.cap_text.text
+    assert sec.cap_fig.y_range.end >= max(sec.cap_lines.data["jl"])
+
+
+def test_big_counts_are_rounded_down() -> None:
+    from app.superposition import big_count
+
+    assert big_count(math.log10(12_288)) == ("12,288", "12,288")
+    assert big_count(math.log10(4511.9)) == ("4,511", "4,511")
+    assert big_count(10.134) == ("1.3 × 10^10", "1.3 × 10<sup>10</sup>")
+    assert big_count(math.log10(1.999e23)) == ("1.9 × 10^23", "1.9 × 10<sup>23</sup>")
+    assert big_count(6.0) == ("1.0 × 10^6", "1.0 × 10<sup>6</sup>")
+    assert big_count(307.99)[0].endswith("10^307")
+    with pytest.raises(ValueError):
+        big_count(math.inf)
 
 
 def test_clearing_the_name_box_shows_the_empty_text_message() -> None:

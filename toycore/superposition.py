@@ -29,19 +29,25 @@ __all__ = [
     "UNIT_MODES",
     "Packer",
     "PairStats",
+    "VectorStats",
     "angle_histogram",
+    "capacity_bounds",
     "fraction_in",
     "jl_capacity",
     "jl_min_dimension",
+    "jl_min_eps",
     "load_reference",
     "max_vectors_within",
     "near_parallel_fraction",
     "pair_cosines",
     "pair_stats",
     "random_pair_fraction",
+    "random_rms_cos",
     "random_rms_deviation_deg",
     "random_unit_vectors",
     "rms_deviation_deg",
+    "survey",
+    "vector_stats",
     "welch_bound",
     "welch_deviation_deg",
 ]
@@ -162,6 +168,53 @@ class PairStats(dict):
     """Summary of all pairwise angles; a dict so it serialises straight to JSON."""
 
 
+class _PairSums:
+    """Running sums behind PairStats, fed one block of pair cosines at a time."""
+
+    def __init__(self, lo: float, hi: float, wide_lo: float, wide_hi: float,
+                 within: float) -> None:
+        self.lo, self.hi, self.wide_lo, self.wide_hi = lo, hi, wide_lo, wide_hi
+        self.within = within
+        self.n_pairs = self.n_in = self.n_wide = self.n_par = 0
+        self.sq = self.cos_sq = self.max_abs_cos = 0.0
+
+    def add(self, cos: np.ndarray, a: np.ndarray) -> None:
+        """Add a block of pairs: their cosines and their angles in degrees."""
+        self.n_pairs += a.size
+        self.n_in += int(np.count_nonzero((a >= self.lo) & (a <= self.hi)))
+        self.n_wide += int(np.count_nonzero((a >= self.wide_lo) & (a <= self.wide_hi)))
+        self.n_par += int(np.count_nonzero(_near_line(a, self.within)))
+        dev = a - 90.0
+        self.sq += float(np.dot(dev, dev))
+        c64 = cos.astype(np.float64)
+        self.cos_sq += float(np.dot(c64, c64))
+        if c64.size:
+            self.max_abs_cos = max(self.max_abs_cos, float(np.max(np.abs(c64))))
+
+    def stats(self) -> PairStats:
+        n = self.n_pairs
+        return PairStats(
+            pairs=n,
+            lo=self.lo,
+            hi=self.hi,
+            fraction_in=self.n_in / n,
+            wide_lo=self.wide_lo,
+            wide_hi=self.wide_hi,
+            fraction_in_wide=self.n_wide / n,
+            within=self.within,
+            near_parallel_fraction=self.n_par / n,
+            rms_deviation_deg=math.sqrt(self.sq / n),
+            rms_cos=math.sqrt(self.cos_sq / n),
+            max_abs_cos=self.max_abs_cos,
+        )
+
+
+def _near_line(a: np.ndarray, within: float) -> np.ndarray:
+    # "Near-parallel" everywhere in this module: within `within` degrees of
+    # parallel (0) or antiparallel (180), i.e. of the same line.
+    return (a < within) | (a > 180.0 - within)
+
+
 def pair_stats(
     vectors: np.ndarray,
     lo: float = 89.0,
@@ -170,42 +223,15 @@ def pair_stats(
     wide_hi: float = 100.0,
     within: float = 10.0,
 ) -> PairStats:
-    """All the figures the page quotes, computed in one pass over the pairs.
+    """All the per-pair figures the page quotes, computed in one pass over the pairs.
 
     One pass matters for 10,000 vectors: each pass over 50 million pairs costs
     about a second, so computing the fractions one by one would multiply that.
     """
-    n_pairs = 0
-    n_in = n_wide = n_par = 0
-    sq = 0.0
-    cos_sq = 0.0
-    max_abs_cos = 0.0
+    sums = _PairSums(lo, hi, wide_lo, wide_hi, within)
     for cos in pair_cosines(vectors):
-        a = _angles_deg(cos)
-        n_pairs += a.size
-        n_in += int(np.count_nonzero((a >= lo) & (a <= hi)))
-        n_wide += int(np.count_nonzero((a >= wide_lo) & (a <= wide_hi)))
-        n_par += int(np.count_nonzero((a < within) | (a > 180.0 - within)))
-        dev = a - 90.0
-        sq += float(np.dot(dev, dev))
-        c64 = cos.astype(np.float64)
-        cos_sq += float(np.dot(c64, c64))
-        if c64.size:
-            max_abs_cos = max(max_abs_cos, float(np.max(np.abs(c64))))
-    return PairStats(
-        pairs=n_pairs,
-        lo=lo,
-        hi=hi,
-        fraction_in=n_in / n_pairs,
-        wide_lo=wide_lo,
-        wide_hi=wide_hi,
-        fraction_in_wide=n_wide / n_pairs,
-        within=within,
-        near_parallel_fraction=n_par / n_pairs,
-        rms_deviation_deg=math.sqrt(sq / n_pairs),
-        rms_cos=math.sqrt(cos_sq / n_pairs),
-        max_abs_cos=max_abs_cos,
-    )
+        sums.add(cos, _angles_deg(cos))
+    return sums.stats()
 
 
 def fraction_in(vectors: np.ndarray, lo: float = 89.0, hi: float = 91.0) -> float:
@@ -225,6 +251,186 @@ def rms_deviation_deg(vectors: np.ndarray) -> float:
 def near_parallel_fraction(vectors: np.ndarray, within: float = 10.0) -> float:
     """Share of pairs within `within` degrees of parallel (0) or antiparallel (180)."""
     return float(pair_stats(vectors, within=within)["near_parallel_fraction"])
+
+
+class VectorStats(dict):
+    """Per-vector summary of a set of directions (see vector_stats); a dict of
+    named intermediates (arrays) and figures (plain numbers)."""
+
+    #: The keys holding plain numbers, the part that serialises to JSON.
+    FIGURES = ("vectors", "within", "with_partner", "with_partner_fraction", "directions",
+               "largest_group")
+
+    def figures(self) -> dict[str, float | int]:
+        """The plain numbers only, e.g. for the shipped JSON."""
+        return {k: self[k] for k in self.FIGURES}
+
+
+class _VectorSweep:
+    """Per-vector bookkeeping over the upper triangle of the Gram matrix, block by block."""
+
+    def __init__(self, n: int, within: float) -> None:
+        self.within = float(within)
+        # A pair can only be near-parallel if |cos| is at least about
+        # cos(within); only those candidates get the exact angle test, so
+        # the flags agree with pair_stats to the last bit at a tiny cost.
+        self.candidate = math.cos(math.radians(self.within)) - 1e-6
+        self.nearest_cos = np.zeros(n)
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, start: int, g: np.ndarray) -> None:
+        """Rows start.. of the Gram matrix, columns start.. (as _upper_blocks gives them).
+
+        Each pair is seen once, above the diagonal, and counts for both of
+        its vectors: the row's and the column's."""
+        k = g.shape[0]
+        ab = np.abs(g)
+        ab[:, :k][np.tril_indices(k)] = 0.0  # the diagonal and pairs seen as (j, i)
+        top = self.nearest_cos
+        top[start:start + k] = np.maximum(top[start:start + k], ab.max(axis=1))
+        top[start:] = np.maximum(top[start:], ab.max(axis=0))
+        r, c = np.nonzero(ab >= self.candidate)
+        if r.size:
+            near = _near_line(_angles_deg(np.clip(g[r, c], -1.0, 1.0)), self.within)
+            self.pairs.append((r[near] + start, c[near] + start))
+
+    def stats(self) -> VectorStats:
+        n = self.nearest_cos.size
+        i = np.concatenate([p[0] for p in self.pairs] + [np.zeros(0, dtype=np.intp)])
+        j = np.concatenate([p[1] for p in self.pairs] + [np.zeros(0, dtype=np.intp)])
+        # Partner lists in CSR form: every pair both ways, sorted by vector.
+        rows, cols = np.concatenate((i, j)), np.concatenate((j, i))
+        order = np.argsort(rows, kind="stable")
+        degree = np.bincount(rows, minlength=n)
+        offsets = np.concatenate(([0], np.cumsum(degree)))
+        has_partner = degree > 0
+        group = _greedy_groups(n, has_partner, offsets, cols[order])
+        # Each group's first member leads it (see _greedy_groups).
+        centers = _first_members(group)
+        return VectorStats(
+            nearest_cos=self.nearest_cos,
+            nearest_deg=np.degrees(np.arccos(np.clip(self.nearest_cos, 0.0, 1.0))),
+            has_partner=has_partner,
+            group=group,
+            centers=centers,
+            vectors=n,
+            within=self.within,
+            with_partner=int(np.count_nonzero(has_partner)),
+            with_partner_fraction=float(np.count_nonzero(has_partner)) / n,
+            directions=int(centers.size),
+            largest_group=int(np.bincount(group).max()),
+        )
+
+
+def _greedy_groups(n: int, has_partner: np.ndarray, offsets: np.ndarray,
+                   partners: np.ndarray) -> np.ndarray:
+    """Greedy grouping in index order (see vector_stats); groups numbered by
+    their first member's index."""
+    leader = np.full(n, -1, dtype=np.intp)
+    # A vector with no partner leads its own group of one and joins nobody,
+    # so only the others need the Python loop.
+    for i in np.flatnonzero(has_partner):
+        if leader[i] >= 0:
+            continue
+        leader[i] = i
+        nb = partners[offsets[i]:offsets[i + 1]]
+        leader[nb[leader[nb] < 0]] = i
+    alone = leader < 0
+    leader[alone] = np.flatnonzero(alone)
+    _, group = np.unique(leader, return_inverse=True)
+    return group.astype(np.intp)
+
+
+def _first_members(group: np.ndarray) -> np.ndarray:
+    _, first = np.unique(group, return_index=True)
+    return first.astype(np.intp)
+
+
+def _upper_blocks(v: np.ndarray, block_elements: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows start.. of the Gram matrix, columns start..), block by block.
+
+    Only columns from `start` on: the rest is the transpose of blocks
+    already seen. At least eight blocks even when one would fit, so the
+    product skips almost half of the matrix (numpy in Pyodide has no BLAS
+    and multiplies element by element)."""
+    n = v.shape[0]
+    rows = min(_block_rows(n, block_elements), max(32, -(-n // 8)))
+    for start in range(0, n, rows):
+        yield start, v[start:start + rows] @ v[start:].T
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    v = _as_matrix(vectors)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def vector_stats(
+    vectors: np.ndarray, within: float = 10.0, block_elements: int = _STATS_BLOCK_ELEMENTS
+) -> VectorStats:
+    """Per-vector figures: who has a near-parallel partner, and how many directions are left.
+
+    A pair is near-parallel when its angle is within `within` degrees of 0 or
+    180 (the same test as pair_stats), i.e. the two vectors lie within
+    `within` of one line. Returns a VectorStats cache:
+
+    - "nearest_cos": each vector's largest |cos| with any other vector;
+    - "nearest_deg": the angle between its line and its closest partner's
+      line, 0..90 degrees (arccos of "nearest_cos");
+    - "has_partner": whether it has a near-parallel partner;
+    - "group": its direction group, by greedy grouping in index order: the
+      first vector not yet grouped starts a group and takes every ungrouped
+      vector near-parallel to it; repeat. So each vector is within `within`
+      of its group's first member's line, and no two first members are;
+    - "centers": each group's first member (its index);
+    - figures: "vectors", "within", "with_partner" (count),
+      "with_partner_fraction", "directions" (the number of groups),
+      "largest_group".
+
+    Memory: one block of the Gram matrix at a time plus the list of
+    near-parallel pairs (1.2 million ordered pairs for the lesson's run).
+    """
+    v = _unit_rows(vectors)
+    sweep = _VectorSweep(v.shape[0], within)
+    for start, g in _upper_blocks(v, block_elements):
+        sweep.add(start, g)
+    return sweep.stats()
+
+
+def survey(
+    vectors: np.ndarray,
+    windows: tuple[tuple[float, float, int], ...] = ((0.0, 180.0, 180), (80.0, 100.0, 80)),
+    nearest_bins: int = 90,
+    within: float = 10.0,
+    block_elements: int = _STATS_BLOCK_ELEMENTS,
+) -> dict[str, Any]:
+    """Everything the page draws for one set of vectors, from one pass over the Gram matrix.
+
+    The live packing redraws after every tick; pair_stats, two angle
+    histograms and vector_stats would each multiply the vectors again.
+    Returns a cache dict: "pair_stats" (PairStats with the defaults of
+    pair_stats), "vector_stats" (VectorStats), "hist" (one int64 count
+    array of pair angles per (lo, hi, bins) window), "nearest_hist" (counts
+    of "nearest_deg" in `nearest_bins` equal bins over 0..90).
+    """
+    v = _unit_rows(vectors)
+    n = v.shape[0]
+    sums = _PairSums(89.0, 91.0, 80.0, 100.0, within)
+    sweep = _VectorSweep(n, within)
+    hists = [np.zeros(int(bins), dtype=np.int64) for _, _, bins in windows]
+    for start, g in _upper_blocks(v, block_elements):
+        # The pairs above the diagonal, once each, as pair_cosines gives them.
+        r = np.arange(g.shape[0])[:, None]
+        c = np.arange(n - start)[None, :]
+        cos = np.clip(g[c > r], -1.0, 1.0)
+        sweep.add(start, g)
+        a = _angles_deg(cos)
+        sums.add(cos, a)
+        for h, (lo, hi, bins) in zip(hists, windows, strict=True):
+            h += np.histogram(a, bins=int(bins), range=(lo, hi))[0]
+    vs = sweep.stats()
+    nearest = np.histogram(vs["nearest_deg"], bins=int(nearest_bins), range=(0.0, 90.0))[0]
+    return {"pair_stats": sums.stats(), "vector_stats": vs, "hist": hists,
+            "nearest_hist": nearest}
 
 
 def welch_bound(n: int, d: int) -> float:
@@ -278,15 +484,18 @@ def jl_capacity(d: int, eps: float, c: float = JL_C) -> float:
     a random construction; it grows exponentially in d, which is the point of
     section 6, but is useless in small cases (about 1.008 for 89..91 in 100
     dimensions, where the Welch-based max_vectors_within is the sharper tool).
-    Returned as a float because it overflows int quickly in spirit
-    (exp(30) for d = 12,288, eps = 0.1).
+    A float (exp(30) for d = 12,288, eps = 0.1), math.inf past the largest
+    float; capacity_bounds gives the logarithm.
     """
     _check_nd(1, d)
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
     if c <= 0:
         raise ValueError(f"c must be positive, got {c}")
-    return math.exp(c * eps * eps * d)
+    exponent = c * eps * eps * d
+    # Past about exp(709) a float overflows; the count is then "more than
+    # any float", and capacity_bounds gives its logarithm instead.
+    return math.exp(exponent) if exponent < 709.0 else math.inf
 
 
 def jl_min_dimension(n: int, eps: float, c: float = JL_C) -> int:
@@ -300,6 +509,59 @@ def jl_min_dimension(n: int, eps: float, c: float = JL_C) -> int:
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
     return max(1, math.ceil(math.log(n) / (c * eps * eps)))
+
+
+def jl_min_eps(n: int, d: int, c: float = JL_C) -> float:
+    """The smallest |cos| bound eps at which jl_capacity(d, eps) reaches n.
+
+    The question a reader asks of GPT-3's width: from what window on does
+    the random-construction guarantee beat the d exactly perpendicular
+    directions? eps = sqrt(ln(n) / (c d)); above 1 no window does.
+    """
+    _check_nd(1, d)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if c <= 0:
+        raise ValueError(f"c must be positive, got {c}")
+    return math.sqrt(math.log(n) / (c * d))
+
+
+def capacity_bounds(dims: Any, eps_deg: float, c: float = JL_C) -> dict[str, np.ndarray]:
+    """How many directions in d dimensions can have every pairwise angle in 90 +- eps_deg.
+
+    Vectorised over `dims` for the page's chart. Returns a cache dict:
+
+    - "d": the dimensions (float64);
+    - "eps_cos": the |cos| the window allows, sin(eps_deg);
+    - "perpendicular": d, the exactly perpendicular basis, which always fits;
+    - "log10_jl": log10 of jl_capacity(d, eps_cos): the random-construction
+      guarantee exp(c eps^2 d), as a logarithm because it outgrows floats;
+    - "log10_lower": log10 of the better of the two guarantees,
+      max(d, exp(c eps^2 d)) (the count of vectors is at least its floor);
+    - "upper": the Welch-based limit max_vectors_within(d, 90 - eps_deg,
+      90 + eps_deg), math.inf where d eps^2 >= 1 and that bound says nothing.
+    """
+    if not 0.0 < eps_deg < 90.0:
+        raise ValueError(f"eps_deg must be in (0, 90), got {eps_deg}")
+    if c <= 0:
+        raise ValueError(f"c must be positive, got {c}")
+    d = np.asarray(dims, dtype=np.float64)
+    if d.size and (np.min(d) < 1 or not np.all(np.isfinite(d))):
+        raise ValueError("dimensions must be finite and at least 1")
+    eps = math.sin(math.radians(eps_deg))
+    log10_jl = c * eps * eps * d / math.log(10.0)
+    log10_lower = np.maximum(np.log10(d), log10_jl)
+    fits = d * eps * eps < 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        welch = np.floor(d * (1.0 - eps * eps) / (1.0 - d * eps * eps) + 1e-9)
+    return {
+        "d": d,
+        "eps_cos": np.float64(eps),
+        "perpendicular": d.copy(),
+        "log10_jl": log10_jl,
+        "log10_lower": log10_lower,
+        "upper": np.where(fits, welch, np.inf),
+    }
 
 
 def _sphere_angle_density(d: int, grid: np.ndarray) -> np.ndarray:
@@ -338,6 +600,18 @@ def random_pair_fraction(d: int, lo: float = 89.0, hi: float = 91.0) -> float:
     total = _integrate(_sphere_angle_density(d, grid), grid)
     sub = np.linspace(lo, hi, max(3, int((hi - lo) / 180.0 * _GRID) + 1))
     return _integrate(_sphere_angle_density(d, sub), sub) / total
+
+
+def random_rms_cos(d: int) -> float:
+    """Expected RMS |cos| over pairs of random unit vectors in d dimensions: 1 / sqrt(d).
+
+    E[cos^2] = 1/d exactly (by symmetry the d squared coordinates of a unit
+    vector average 1/d). Next to welch_bound: sqrt((n - d) / (d (n - 1))) is
+    just below 1 / sqrt(d) when n >> d, so random directions already sit
+    almost on the floor.
+    """
+    _check_nd(1, d)
+    return 1.0 / math.sqrt(d)
 
 
 def random_rms_deviation_deg(d: int) -> float:

@@ -159,6 +159,10 @@ def test_recalled_is_the_answer_rule_fact_by_fact():
             for row, f in zip(r, BASE.facts, strict=True)]
     assert t.recalled().tolist() == want and 0 < sum(want) < len(want)
     assert t.accuracy() == pytest.approx(sum(want) / len(want))
+    p = t.params
+    neg = (tc.relu(t.X_neg @ p["W_up"].T + p["b_up"]) @ p["W_down"].T + p["b_down"]) @ t.S.T
+    claims = neg.max(axis=1) >= 0.5
+    assert 0 < claims.sum() and t.metrics()["false_alarms"] == claims.sum() / len(t.X_neg)
 
 
 def test_restore_takes_up_saved_weights_and_history():

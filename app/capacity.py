@@ -73,11 +73,17 @@ TICK_BUDGET_S = 0.03  # a tick stops stepping after this long, so clicks get thr
 PERIOD_MS = 60
 SETTLE_S = 0.3  # training waits until the settings have been still this long
 FINISHED_KEPT = 24  # finished runs kept (weights and all)
+UNFINISHED_KEPT = 4  # runs left part-trained, to go on with when their setting is back
 OUTCOMES_KEPT = 2000  # finished runs' scores kept for the sweep chart
 # Colours for an activation or a read-out from 0 to 1: the first tenth is
-# blank, so a coloured cell is a neuron that fires (cap.FIRE_AT = 0.1).
+# blank (the page's background in the dark theme), so a coloured cell is a
+# neuron that fires (cap.FIRE_AT = 0.1).
 BLANK = "#f8fafc"
-HEAT = (BLANK, *reversed(OrRd9))
+
+
+def heat_palette(state: AppState) -> tuple[str, ...]:
+    blank = page_bg(state) if state.theme == "dark" else BLANK
+    return (blank, *reversed(OrRd9))
 # A heatmap's height: its x axis, then a row per fact at the height of its
 # label's type (at a fixed 420 px, 23 facts in presenter type and 60 in any
 # type overlapped their names). The read-out map's axis has slanted sports.
@@ -108,6 +114,17 @@ def new_trainer(key: Key) -> Trainer:
     """An untrained run for a training key (toycore.capacity's recipe)."""
     facts, answers, d, neurons, activation, attn = key
     return cap.capacity_trainer(facts, answers, d, neurons, activation, attn)
+
+
+def advance(t: Trainer, end: float, upto: int) -> None:
+    """Step t towards `upto` steps (at most STEPS) until time.perf_counter()
+    passes `end`: one step at a time, since at the sliders' far end (60 facts
+    with a sport each, 64 neurons) one step is tens of ms in the page."""
+    upto = min(upto, cap.STEPS)
+    while t.steps < upto:
+        t.step(1, report=False)  # the redraw measures the weights
+        if time.perf_counter() > end:
+            return
 
 
 def with_neurons(key: Key, answers: str, neurons: int) -> Key:
@@ -199,8 +216,9 @@ def trained_model(state: AppState) -> tc.ToyModel:
     cap_facts, cap_sports, cap_d, cap_neurons, activation and attn (not on
     section 3's angles: the names' directions come from cap_d). Cached, and
     shared with the section's own runs: the default is shipped, a setting
-    the section has finished is free, any other trains here and now
-    (a fraction of a second in the page at the default size).
+    the section has finished is free, any other trains here and now (about
+    0.15 s in the page at the default size, but seconds with many facts and
+    neurons: a step grows with every first/last pairing times the neurons).
     Deterministic: the same settings give the same weights."""
     key = training_key(state)
     t = finished(key)
@@ -326,6 +344,7 @@ class CapacitySection(Section):
         self.trainer: Trainer | None = None
         self.cache: dict | None = None  # sharing_cache of the weights shown
         self.job: tuple[Key, Trainer] | None = None  # a sweep run under way
+        self.unfinished: OrderedDict[Key, Trainer] = OrderedDict()
         self.held = False  # Stop was pressed: wait for Train or a new setting
         self.changed_at = -math.inf
         self.recalled = np.zeros(0, dtype=bool)  # per fact, for the weights shown
@@ -356,7 +375,8 @@ class CapacitySection(Section):
         self.sweep_src = {a: ColumnDataSource({"k": [], "recalled": []}) for a in cap.ANSWERS}
         self.ref_src = ColumnDataSource({"k": [], "per_answer": [], "per_fact": []})
         self.here_src = ColumnDataSource({"k": [], "recalled": []})
-        f = fig(s, height=330, title="Facts recalled against neurons", x_axis_type="log",
+        # Taller than its neighbour: its five-line legend sits below the plot.
+        f = fig(s, height=450, title="Facts recalled against neurons", x_axis_type="log",
                 x_range=(0.8, 80), y_range=(0, s.cap_facts + 1),
                 x_axis_label="neurons", y_axis_label="facts recalled")
         f.xaxis.ticker = FixedTicker(ticks=[1, 2, 4, 8, 16, 32, 64])
@@ -378,17 +398,18 @@ class CapacitySection(Section):
         self.sweep_fig = f
 
         self.history = ColumnDataSource({"step": [], "accuracy": [], "false_alarms": []})
-        c = fig(s, height=330, x_range=(0, cap.STEPS), y_range=(0, 1.02),
+        c = fig(s, height=380, x_range=(0, cap.STEPS), y_range=(0, 1.02),
                 title="Recall while training", x_axis_label="Adam step", y_axis_label="share")
         c.line("step", "accuracy", source=self.history, color=FIRE, line_width=3,
                legend_label="facts recalled")
         c.line("step", "false_alarms", source=self.history, color=ACCENT, line_width=3,
                line_dash="dashed", legend_label="non-facts given a sport")
-        c.legend.location = "center_right"
+        # Below: inside, some recall curve would run under it.
+        c.add_layout(c.legend[0], "below")
         legend_style(c, s)
         self.curve_fig = c
 
-        self.mapper = LinearColorMapper(palette=HEAT, low=0.0, high=1.0)
+        self.mapper = LinearColorMapper(palette=heat_palette(s), low=0.0, high=1.0)
         line = text_color(s)
         self.fires_src = ColumnDataSource({"fact": [], "neuron": [], "value": []})
         h = fig(s, title="Who fires for whom (activation after training)",
@@ -477,11 +498,17 @@ class CapacitySection(Section):
             self._draw_contrib()
 
     def _show(self, key: Key) -> None:
-        """Show the run for `key`: kept or shipped if finished, else a fresh
-        one at step 0, which the loop trains after SETTLE_S."""
+        """Show the run for `key`: kept or shipped if finished, else the one
+        left part-trained for it, else a fresh one at step 0; the loop goes
+        on with it after SETTLE_S."""
+        if self.trainer is not None and self.trainer.steps < cap.STEPS:
+            # A slider dragged away and back (or a step the page foresaw and
+            # undid) finds its run where it was.
+            _keep(self.unfinished, self.run_key, self.trainer, UNFINISHED_KEPT)
         self.run_key = key
         done = finished(key)
-        self.trainer = done if done is not None else new_trainer(key)
+        self.trainer = (done if done is not None else self.unfinished.pop(key, None)
+                        or new_trainer(key))
         self.job = None
         self.held = False
         self.changed_at = time.perf_counter()
@@ -659,19 +686,20 @@ class CapacitySection(Section):
         key = self.run_key
         n = key[0]
         ks = sorted({*cap.SWEEP_NEURONS, key[3]})
+        points = {}
         for answers in cap.ANSWERS:
-            pts = [(k, sc["recalled"]) for k in ks
-                   if (sc := score(with_neurons(key, answers, k))) is not None]
-            update(self.sweep_src[answers], {"k": [p[0] for p in pts],
-                                             "recalled": [p[1] for p in pts]})
+            pts = {k: sc["recalled"] for k in ks
+                   if (sc := score(with_neurons(key, answers, k))) is not None}
+            points[answers] = pts
+            update(self.sweep_src[answers], {"k": list(pts), "recalled": list(pts.values())})
         shared = cap.capacity_facts(n, "shared")
         top = AppState.param.cap_neurons.bounds[1]
         held = np.cumsum(cap.answer_groups(shared) + [0] * top)[:top].tolist()
         update(self.ref_src, {"k": list(range(1, top + 1)), "per_answer": held,
                               "per_fact": [min(k, n) for k in range(1, top + 1)]})
-        self._describe_compare(shared)
+        self._describe_compare(shared, points)
 
-    def _describe_compare(self, shared: tc.FactTable) -> None:
+    def _describe_compare(self, shared: tc.FactTable, points: dict[str, dict]) -> None:
         key, t = self.run_key, self.trainer
         n, answers, k = key[0], key[1], key[3]
         kinds = {"shared": "with the table's shared sports",
@@ -696,11 +724,27 @@ class CapacitySection(Section):
                 said.append(f"{kinds[a]}: still to train")
             else:
                 said.append(f"{kinds[a]}: {strong(sc['recalled'])} of {n}")
+        above = []
+        for a in cap.ANSWERS:
+            pts = points[a]
+            if not pts:
+                continue
+            more = {j: r for j, r in pts.items() if r > j}
+            if more:
+                j = max(more, key=lambda j: (more[j] - j, -j))
+                above.append(f"{kinds[a]} at {len(more)} of the {len(pts)} neuron counts "
+                             f"trained, by up to {more[j] - j} ({more[j]} facts with {j} "
+                             f"neuron{'s' if j != 1 else ''})")
+            else:
+                above.append(f"{kinds[a]} at none of the {len(pts)} neuron counts trained")
         ref = cap.one_neuron_per_answer(shared, k)
         self.compare.html = (
             f"<p>{lead} Facts recalled after training with {neurons}, "
-            + "; ".join(said) + f". One neuron per sport, firing for all its athletes, "
-            f"would hold {ref} of the {n} shared-sport facts with {neurons} (dashed line).</p>"
+            + "; ".join(said) + ". "
+            + (f"More facts than neurons (above the dotted line): {'; '.join(above)}. "
+               if above else "")
+            + f"One neuron per sport, firing for all its athletes, would hold {ref} of the "
+            f"{n} shared-sport facts with {neurons} (dashed line).</p>"
         )
 
     # -- the loop ---------------------------------------------------------------------------
@@ -716,28 +760,23 @@ class CapacitySection(Section):
     def train_steps(self, budget: float = math.inf, n: int | None = None) -> None:
         """One tick's work: step the reader's run (at most n steps, or until
         `budget` seconds run out), or when it is finished, the sweep."""
-        start = time.perf_counter()
+        end = time.perf_counter() + budget
         t = self.trainer
         if t.steps < cap.STEPS:
-            todo = cap.STEPS - t.steps if n is None else min(n, cap.STEPS - t.steps)
-            for _ in range(todo):
-                t.step(1)
-                if time.perf_counter() - start > budget:
-                    break
+            advance(t, end, cap.STEPS if n is None else t.steps + n)
             if t.steps >= cap.STEPS:
                 remember(self.run_key, t)
                 self._draw_sweep()
             self._draw_run()
             return
-        while time.perf_counter() - start <= budget:
+        while time.perf_counter() < end:
             if self.job is None:
                 nxt = self._next_job()
                 if nxt is None:
                     return
                 self.job = (nxt, finished(nxt) or new_trainer(nxt))
             key, job = self.job
-            while job.steps < cap.STEPS and time.perf_counter() - start <= budget:
-                job.step(1)
+            advance(job, end, cap.STEPS if n is None else job.steps + n)
             if job.steps >= cap.STEPS:
                 remember(key, job)
                 self.job = None
@@ -781,25 +820,27 @@ class CapacitySection(Section):
     def panel(self) -> pn.viewable.Viewable:
         prose = (
             "Compiled by hand (section 2), the MLP spends one neuron per fact. Here a small "
-            "MLP learns the facts instead: Adam, in the page, on the first facts of the table. "
-            "Give it fewer neurons than facts and see what it keeps, and how. The names get "
-            "directions of their own here, in a residual stream as wide as you choose: while "
-            "they all fit they are exactly perpendicular; narrower, each gets a random "
-            "direction, so every pair overlaps a little (superposition, section 7). Section "
-            "3's angles do not apply; section 1's activation and section 4's attention "
-            "strength do. Any change trains a new network, a moment after you let go."
+            "MLP learns the facts instead, with Adam: any setting you pick trains in your "
+            "browser, a moment after you let go (the default one was trained ahead of time "
+            "the same way). Give it fewer neurons than facts and see what it keeps, and how. "
+            "The names get directions of their own here, in a residual stream as wide as you "
+            "choose: while they all fit they are exactly perpendicular; narrower, each gets a "
+            "random direction and pairs overlap (the first line below says by how much; "
+            "superposition, section 7). Section 3's angles do not apply here; section 2's "
+            "activation function and section 4's attention strength do."
         )
         after = pn.pane.Markdown(
-            "**What this toy does and does not show.** Training stores more facts than "
-            "neurons here by letting facts that share an answer share neurons; compare the "
-            "two trained lines above, and the facts a neuron fires for. Real models are "
+            "**What this toy does and does not show.** Where a trained line rises above the "
+            "dotted one, the network recalls more facts than it has neurons; the map of who "
+            "fires for whom shows which neurons serve more than one fact, and whether those "
+            "facts share a sport. Real models are "
             "thought to be messier. DeepMind's *Fact Finding* (2023) traced how a language "
             "model recalls athletes' sports and found the look-up spread over many neurons "
             "of several MLP layers, not one clean neuron per fact. Anthropic's *Toy Models "
             "of Superposition* (2022) showed small ReLU networks representing more sparse "
-            "features than they have neurons. This toy has one layer, a few hundred inputs "
-            "and a loss chosen by hand; it shows one way neurons can be shared, not how a "
-            "real model stores facts.",
+            "features than they have neurons. This toy has one layer, a loss chosen by hand "
+            "and at most a few thousand inputs; it shows one way neurons can be shared, not "
+            "how a real model stores facts.",
             sizing_mode="stretch_width", css_classes=["wfl-capacity-after"],
             stylesheets=prose_css(self.state))
         # side_by_side: in a row while each control has room, else stacked

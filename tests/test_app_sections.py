@@ -442,6 +442,11 @@ def test_capacity_trains_a_new_setting_in_ticks_and_keeps_it() -> None:
     assert sec.status.text.startswith("Untrained (step 0): ")
     sec.train_steps(n=7)
     assert sec.trainer.steps == 7 and sec.history.data["step"] == [float(i) for i in range(8)]
+    part = sec.trainer
+    state.cap_d = 21  # away and back (a drag, or a step the page foresaw and undid)
+    assert sec.trainer.steps == 0
+    state.cap_d = 20
+    assert sec.trainer is part and sec.trainer.steps == 7
     while sec.trainer.steps < cap.STEPS:
         sec.train_steps(budget=0.05)
     t = sec.trainer

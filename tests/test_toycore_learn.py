@@ -182,3 +182,12 @@ def test_first_weights_are_not_tied_to_a_name():
     t = Trainer(BASE.facts, BASE.embedding, d_mlp=8, seed=0)
     dots = t.params["W_up"] @ BASE.embedding.vectors.T
     assert np.min(np.abs(dots)) > 1e-6
+
+
+def test_step_without_report_trains_the_same():
+    a = Trainer(BASE.facts, BASE.embedding, d_mlp=4, seed=5)
+    b = Trainer(BASE.facts, BASE.embedding, d_mlp=4, seed=5)
+    assert a.step(3, report=False) is None
+    b.step(3)
+    assert a.steps == b.steps == 3 and a.history == b.history
+    np.testing.assert_array_equal(a.params["W_up"], b.params["W_up"])

@@ -99,6 +99,20 @@ def check_compare(sec: CapacitySection, g: dict) -> None:
         pts = dict(zip(sec.sweep_src[answers].data["k"], sec.sweep_src[answers].data["recalled"],
                        strict=True))
         assert pts[k] == g["ok"].sum()  # the run is its own point in the sweep
+    for a in ("shared", "distinct"):
+        pts = dict(zip(sec.sweep_src[a].data["k"], sec.sweep_src[a].data["recalled"],
+                       strict=True))
+        more = {j: r for j, r in pts.items() if r > j}
+        if not pts:
+            assert f"above the dotted line): {kinds[a]}" not in text
+            assert f"; {kinds[a]} at" not in text
+        elif not more:
+            assert f"{kinds[a]} at none of the {len(pts)} neuron counts trained" in text
+        else:
+            excess = max(r - j for j, r in more.items())
+            j = min(j for j, r in more.items() if r - j == excess)
+            assert (f"{kinds[a]} at {len(more)} of the {len(pts)} neuron counts trained, by "
+                    f"up to {excess} ({more[j]} facts with {j} neuron") in text
     ref = dict(zip(sec.ref_src.data["k"], sec.ref_src.data["per_answer"], strict=True))[k]
     # The dashed line, from the shared table: the largest groups of one sport.
     shared = cap.capacity_facts(n, "shared")

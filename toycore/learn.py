@@ -231,8 +231,11 @@ class Trainer:
         return loss, grads, r
 
     # -- driving it ------------------------------------------------------------
-    def step(self, n: int = 1) -> Metrics:
-        """Take up to n Adam steps; returns fresh metrics after the last one.
+    def step(self, n: int = 1, report: bool = True) -> Metrics | None:
+        """Take up to n Adam steps; returns fresh metrics after the last one
+        (report=False: returns None and skips that extra pass through every
+        input, which doubles the cost of stepping one at a time; a live loop
+        measures the weights when it redraws instead).
 
         The callback gets, for each step, the metrics of the weights that
         step started from (they come free with the gradient pass, which keeps
@@ -249,7 +252,7 @@ class Trainer:
                 self.stopped = True
             if self.stopped:
                 break
-        return self.metrics()
+        return self.metrics() if report else None
 
     def stop(self) -> None:
         """Ask a running `step(n)` (e.g. from inside the callback) to stop."""

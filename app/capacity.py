@@ -34,6 +34,7 @@ from bokeh.models import (
     Label,
     LinearColorMapper,
     Node,
+    NoOverlap,
 )
 from bokeh.palettes import OrRd9
 from bokeh.transform import dodge
@@ -90,7 +91,7 @@ def heat_palette(state: AppState) -> tuple[str, ...]:
 HEAT_AXIS_PX = {False: 140, True: 190}
 FIRES_AXIS_PX = {False: 130, True: 170}  # and the colour bar
 HEAT_ROW_PX = {False: 16, True: 22}
-MAX_TICKS = 16  # neuron numbers on an axis, at most (64 ran together on a phone)
+MAX_TICKS = 10  # neuron numbers on an axis, at most (16 ran together on a 360 px phone)
 
 Key = tuple  # the values of TRAINING_KEYS
 
@@ -241,9 +242,12 @@ def sport_order(facts: tc.FactTable) -> list[int]:
 
 
 def neuron_ticks(k: int, extra: tuple = ()) -> list[float]:
-    """Tick positions for neurons 0..k-1: every one, or every few."""
-    step = max(1, math.ceil(k / MAX_TICKS))
-    return [*extra, *range(0, k, step)]
+    """Tick positions for neurons 0..k-1: every one, or every 2nd, 4th or
+    8th. After `extra` (the bias, left of neuron 0) the first is neuron
+    `step`, not 0, when they are thinned: "bias" and "0" ran together."""
+    step = next(s for s in (1, 2, 4, 8, 16) if k <= MAX_TICKS * s)
+    first = step if extra and step > 1 else 0
+    return [*extra, *range(first, k, step)]
 
 
 def fires_data(c: dict, facts: tc.FactTable, order: list[int]) -> dict[str, list]:
@@ -420,7 +424,7 @@ class CapacitySection(Section):
         h.xaxis.ticker = FixedTicker(ticks=[])
         # One colour scale for both maps (they share the mapper).
         bar = ColorBar(color_mapper=self.mapper, orientation="horizontal", height=10,
-                       title="colour: activation here, the read-out in the next map",
+                       title="colour scale of both maps",
                        title_text_font_size="13pt" if big else "10pt",
                        major_label_text_font_size="13pt" if big else "9pt",
                        title_text_color=line, major_label_text_color=line,
@@ -438,6 +442,9 @@ class CapacitySection(Section):
         g.rect("sport", "fact", 0.86, 0.78, source=self.own_src, fill_alpha=0,
                line_color=line, line_width=2)
         g.xaxis.major_label_orientation = 0.9
+        # Sixty sports do not fit a phone's width: leave out labels that
+        # would overlap (the outlines still mark each fact's own sport).
+        g.xaxis.major_label_policy = NoOverlap()
         g.grid.grid_line_color = None
         self.untrained = Label(
             x=Node(target="frame", symbol="left", offset=8),

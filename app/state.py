@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import param
 
+from toycore.capacity import ANSWERS
 from toycore.facts import DEFAULT_FACTS
 
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
@@ -60,7 +61,14 @@ class AppState(param.Parameterized):
     angle_ma = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Michael–Alexis.")
     # Section 5: more facts than neurons (training itself is not saved).
     cap_facts = param.Integer(default=23, bounds=(2, 60), doc="Facts to store.")
-    cap_neurons = param.Integer(default=8, bounds=(1, 64), doc="Neurons to store them in.")
+    cap_sports = param.Selector(default="shared", objects=list(ANSWERS),
+                                doc="Facts share the table's 13 sports, or each has its own.")
+    cap_neurons = param.Integer(default=10, bounds=(1, 64), doc="Neurons to store them in.")
+    cap_d = param.Integer(default=24, bounds=(2, 64),
+                          doc="Width of the residual stream the names share.")
+    cap_fact = param.String(default="",
+                            doc="The fact taken apart neuron by neuron (empty: the one "
+                                "the most neurons fire for).")
     # Section 6: edit a fact.
     edit_person = param.String(default="Michael Jordan", doc="Whose fact to change.")
     edit_sport = param.String(default="golf", doc="The sport to write instead.")

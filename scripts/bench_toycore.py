@@ -12,6 +12,10 @@ demo animates step by step), and the redraw after a packing tick (survey: every
 statistic the section shows, in one pass) at 1,000 x 100 <= 20 ms. 10,000 x 100
 is timed for information: that is the lesson's full run, precomputed by
 scripts/make_superposition_data.py.
+Section 5's trainer: one Adam step at the default settings <= 1 ms (a page
+tick takes a few dozen, and Pyodide is about 4x slower), a whole default
+training <= 300 ms (what trained_model costs for a setting not yet trained);
+the largest setting (60 facts, 64 neurons) is timed for information.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import toycore  # noqa: E402
+from toycore import capacity as cap  # noqa: E402
 from toycore import superposition as sp  # noqa: E402
 
 OUT = ROOT / "docs" / "benchmarks" / "toycore.md"
@@ -102,6 +107,34 @@ def main(argv: list[str] | None = None) -> int:
         median_time(lambda: [model.run(n) for n in names], repeat),
         5e-3,
         f"d_model {model.cfg.d_model}, d_mlp {model.cfg.d_mlp}",
+    ))
+
+    trainer = cap.capacity_trainer(23, "shared", 24, 10)
+    trainer.step(5)
+    rows.append((
+        "trainer: one Adam step, section 5's default (23 facts, 24 dims, 10 neurons)",
+        median_time(lambda: trainer.step(1, report=False), repeat),
+        1e-3,
+        f"{len(trainer.facts) + trainer.n_negatives} inputs; `step(1, report=False)`, as a "
+        "page tick takes them",
+    ))
+
+    def whole_training() -> None:
+        cap.capacity_trainer(23, "shared", 24, 10).step(cap.STEPS)
+
+    rows.append((
+        f"trainer: a whole default training ({cap.STEPS} steps, from a fresh Trainer)",
+        median_time(whole_training, max(3, repeat // 3)),
+        300e-3,
+        "what trained_model costs for a setting not yet trained",
+    ))
+    big_run = cap.capacity_trainer(60, "shared", 24, 64)
+    big_run.step(2)
+    rows.append((
+        "trainer: one Adam step, 60 facts, 64 neurons (the sliders' far end)",
+        median_time(lambda: big_run.step(1, report=False), max(3, repeat // 3)),
+        None,
+        f"{len(big_run.facts) + big_run.n_negatives} inputs",
     ))
 
     packer = sp.Packer(1000, 100, seed=0)

@@ -50,8 +50,14 @@ SHOTS = {
                      "section `recall` on a 420 px wide screen (a phone)"),
     "phone-neuron": ("?show=neuron", "neuron", 1,
                      "section `neuron` on a 420 px wide screen (a phone)"),
+    "capacity-presenter": ("?show=capacity&presenter=1", "capacity", 1,
+                           "section `capacity` with `presenter=1`, full scale"),
+    "capacity-dark": ("?show=capacity&theme=dark", "capacity", 1,
+                      "section `capacity` with `theme=dark`, full scale"),
+    "phone-capacity": ("?show=capacity", "capacity", 1,
+                       "section `capacity` on a 420 px wide screen (a phone)"),
 }
-WIDTH = {"phone-recall": 420, "phone-neuron": 420}  # px; the others are 1280 wide
+WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-capacity": 420}  # px; else 1280
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
 

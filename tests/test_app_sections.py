@@ -402,82 +402,220 @@ def test_params_counts_by_hand() -> None:
 
 
 # -- section 5 ---------------------------------------------------------------------
-def test_capacity_training_raises_accuracy() -> None:
-    from app.capacity import CapacitySection, fact_table
-
-    state = AppState(cap_facts=6, cap_neurons=4)
-    sec = CapacitySection(state)
-    assert sec.trainer.steps == 0  # nothing trains until asked
-    sec.train_steps(1)
-    first = sec.history.data["accuracy"][-1]
-    for _ in range(30):
-        sec.train_steps(10)
-    t = sec.trainer
-    assert sec.history.data["accuracy"][-1] > first
-    # Independent check of the shown accuracy: argmax of the trained MLP's
-    # sport read-out at each fact's input, at least the answer threshold.
-    p = t.params
-    e = t.embedding
-    facts = fact_table(6)
-    X = np.array([e.vec(f.last) + e.vec(f.first) for f in facts])
+def capacity_reference(t) -> dict[str, np.ndarray]:
+    """What the trained MLP does for each fact, from its weights and the
+    embedding, in plain numpy (not toycore.capacity)."""
+    p, e, s = t.params, t.embedding, t.cfg.attn_strength
+    X = np.array([e.vec(f.last) + s * e.vec(f.first) for f in t.facts])
+    act = {"relu": relu, "gelu": gelu}[t.cfg.activation]
+    post = np.array([act(row) for row in X @ p["W_up"].T + p["b_up"]])
     S = e.matrix(t.sports)
-    r = (relu(X @ p["W_up"].T + p["b_up"]) @ p["W_down"].T + p["b_down"]) @ S.T
-    ok = [t.sports[int(np.argmax(row))] == f.sport and row.max() >= 0.5
-          for row, f in zip(r, facts, strict=True)]
-    assert sec.history.data["accuracy"][-1] == pytest.approx(np.mean(ok))
-    assert f"{round(100 * np.mean(ok))}%" in sec.status.text
-    state.cap_neurons = 5  # new sizes drop the old run
-    assert sec.trainer.steps == 0 and sec.history.data["step"] == [0.0]
+    per_sport = S @ p["W_down"]  # (sports, neurons)
+    read = post @ per_sport.T + S @ p["b_down"]
+    own = np.array([t.sports.index(f.sport) for f in t.facts])
+    ok = (read.argmax(axis=1) == own) & (read.max(axis=1) >= 0.5)
+    return {"post": post, "per_sport": per_sport, "bias": S @ p["b_down"], "read": read,
+            "own": own, "ok": ok}
 
 
-def test_capacity_shows_the_untrained_network_before_training() -> None:
-    """Before Train both charts have data: step 0 of the curves (so the
-    legend has swatches) and the random weights' read-out, matching an
-    independent numpy pass through those weights."""
-    from app.capacity import CapacitySection, fact_table
+def test_capacity_opens_on_a_trained_network_without_training() -> None:
+    """The default settings' run is shipped: the section shows it trained
+    to the end, its figures match the weights, and nothing trains."""
+    from app.capacity import CapacitySection
+    from toycore import capacity as cap
 
-    state = AppState(cap_facts=5, cap_neurons=3)
+    state = AppState()
     sec = CapacitySection(state)
     t = sec.trainer
-    assert t.steps == 0 and sec.untrained.visible
-    assert sec.history.data["step"] == [0.0]
-    assert sec.history.data["accuracy"] == [pytest.approx(t.metrics()["accuracy"])]
-    p, e = t.params, t.embedding
-    facts = fact_table(5)
-    X = np.array([e.vec(f.last) + e.vec(f.first) for f in facts])
-    r = (relu(X @ p["W_up"].T + p["b_up"]) @ p["W_down"].T + p["b_down"]) @ e.matrix(t.sports).T
-    assert len(sec.heat.data["value"]) == 5 * len(t.sports)
-    np.testing.assert_allclose(sec.heat.data["value"], np.clip(r, 0, None).ravel(), atol=1e-12)
-    assert list(sec.heat_fig.y_range.factors) == [f.name for f in reversed(list(facts))]
-    sec.train_steps(2)
-    assert not sec.untrained.visible and sec.history.data["step"] == [0.0, 2.0]
-    state.attn = 0.5  # the head changes the problem: back to an untrained network
-    assert sec.trainer.steps == 0 and sec.trainer.cfg.attn_strength == 0.5
-    assert sec.untrained.visible and sec.history.data["step"] == [0.0]
+    assert t.steps == cap.STEPS and not sec.loop.running and not sec.untrained.visible
+    ref = capacity_reference(t)
+    order = sorted(range(len(t.facts)), key=lambda i: (t.facts.sports.index(t.facts[i].sport), i))
+    names = [t.facts[i].name for i in order]
+    assert list(sec.fires_fig.y_range.factors) == names[::-1]
+    np.testing.assert_allclose(sec.fires_src.data["value"], ref["post"][order].ravel(),
+                               atol=1e-12)
+    np.testing.assert_allclose(sec.readout_src.data["value"], ref["read"][order].ravel(),
+                               atol=1e-12)
+    assert sec.own_src.data["sport"] == [t.facts[i].sport for i in order]
+    h = sec.history.data
+    assert h["step"] == list(map(float, range(cap.STEPS + 1)))
+    assert h["accuracy"][-1] == pytest.approx(ref["ok"].mean())
+    assert sec.here_src.data == {"k": [10], "recalled": [int(ref["ok"].sum())]}
+    assert f"{ref['ok'].sum()} of 23 facts recalled with 10 neurons" in sec.status.text
+    # Both lines of the sweep are complete, from the shipped file.
+    for answers in cap.ANSWERS:
+        assert sec.sweep_src[answers].data["k"] == [1, 2, 4, 8, 10, 16, 32]
+    assert sec.sweep_src["shared"].data["recalled"][4] == int(ref["ok"].sum())
+    assert sec._next_job() is None
 
+
+def test_capacity_trains_a_new_setting_in_ticks_and_keeps_it() -> None:
+    from app.capacity import CapacitySection, finished
+    from toycore import capacity as cap
+    from toycore.learn import Trainer
+
+    state = AppState(cap_neurons=3, cap_d=20, cap_facts=9)
+    sec = CapacitySection(state)
+    assert sec.trainer.steps == 0 and sec.untrained.visible
+    assert sec.status.text.startswith("Untrained (step 0): ")
+    sec.train_steps(n=7)
+    assert sec.trainer.steps == 7 and sec.history.data["step"] == [float(i) for i in range(8)]
+    part = sec.trainer
+    state.cap_d = 21  # away and back (a drag, or a step the page foresaw and undid)
+    assert sec.trainer.steps == 0
+    state.cap_d = 20
+    assert sec.trainer is part and sec.trainer.steps == 7
+    while sec.trainer.steps < cap.STEPS:
+        sec.train_steps(budget=0.05)
+    t = sec.trainer
+    ref = capacity_reference(t)
+    np.testing.assert_allclose(sec.readout_src.data["value"],
+                               ref["read"][sec.order].ravel(), atol=1e-12)
+    assert sec.status.text.startswith(f"Trained ({cap.STEPS} Adam steps): "
+                                      f"{ref['ok'].sum()} of 9 facts")
+    assert finished(state_key := (9, "shared", 20, 3, "relu", 1.0)) is t
+    # The sweep trains next, the other kind of table at 3 neurons first.
+    assert sec._next_job() == (9, "distinct", 20, 3, "relu", 1.0)
+    while sec._next_job() is not None:
+        sec.train_steps(budget=0.5)
+    # Two points of the sweep, trained here with toycore's Trainer alone and
+    # counted by the answer rule in numpy.
+    for answers, k in (("distinct", 3), ("shared", 8)):
+        facts = cap.capacity_facts(9, answers)
+        other = Trainer(facts, cap.capacity_embedding(facts, 20), d_mlp=k, seed=cap.SEED,
+                        lr=cap.LR)
+        other.step(cap.STEPS)
+        want = int(capacity_reference(other)["ok"].sum())
+        got = dict(zip(sec.sweep_src[answers].data["k"], sec.sweep_src[answers].data["recalled"],
+                       strict=True))
+        assert got[k] == want
+    assert sec.sweep_src["shared"].data["k"] == [1, 2, 3, 4, 8, 16, 32]
+    state.cap_neurons = 4  # a point of the sweep: trained already
+    assert sec.trainer.steps == cap.STEPS and sec.trainer is finished((9, "shared", 20, 4,
+                                                                       "relu", 1.0))
+    state.cap_neurons = 5
+    assert sec.trainer.steps == 0
+    state.cap_neurons = 3  # back: the finished run, at once
+    assert sec.trainer is t and sec.run_key == state_key
+
+
+def test_capacity_fact_taken_apart_adds_up() -> None:
+    """The bars of the chosen fact add up to its read-out along its own
+    sport and along its rival, computed from the weights."""
+    from app.capacity import CapacitySection
+
+    state = AppState(cap_fact="Simone Biles")
+    sec = CapacitySection(state)
+    t = sec.trainer
+    ref = capacity_reference(t)
+    i = t.facts.index("Simone Biles")
+    own = ref["own"][i]
+    d = sec.contrib_src.data
+    assert d["x"][0] == -1.5 and d["x"][1:] == list(range(10))
+    assert d["own"][0] == pytest.approx(ref["bias"][own], abs=1e-12)
+    np.testing.assert_allclose(d["own"][1:], ref["post"][i] * ref["per_sport"][own], atol=1e-12)
+    assert sum(d["own"]) == pytest.approx(ref["read"][i, own], abs=1e-12)
+    gross = np.abs(ref["post"][i][:, None] * ref["per_sport"].T).sum(axis=0)
+    gross[own] = -1
+    rival = int(gross.argmax())
+    assert sum(d["rival"]) == pytest.approx(ref["read"][i, rival], abs=1e-12)
+    assert f"Along {t.sports[rival]}" in sec.contrib_text.text
+    assert sec.fact.value == "Simone Biles" and not sec.message.visible
+
+
+def test_capacity_fact_menu_keeps_the_readers_choice() -> None:
+    from app.capacity import CapacitySection
+
+    state = AppState()
+    sec = CapacitySection(state)
+    sec.fact.value = "Katie Ledecky"
+    assert state.cap_fact == "Katie Ledecky"
+    state.cap_facts = 5  # Katie Ledecky is fact 23: not in the table now
+    assert state.cap_fact == "Katie Ledecky" and sec.fact.value == ""
+    assert sec.message.visible and "Katie Ledecky" in sec.message.object
+    state.cap_facts = 23
+    assert sec.fact.value == "Katie Ledecky" and not sec.message.visible
+    state.cap_fact = "<b>Nobody</b>"
+    assert sec.message.visible and "&lt;b&gt;" in sec.message.object
+    assert "which" in sec.contrib_text.text  # the automatic choice, said so
+
+
+def test_capacity_stop_holds_and_train_resumes() -> None:
+    from app.capacity import CapacitySection
+    from toycore import capacity as cap
+
+    state = AppState(cap_neurons=2, cap_facts=6)
+    sec = CapacitySection(state)
+    sec._live = True
+    sec.train_steps(n=5)
+    sec._on_stop()
+    assert sec.held and not sec.loop.running
+    assert "Stopped at step 5 of" in sec.status.text
+    assert sec._tick() is True  # held: the loop ends at once
+    sec._on_train()
+    assert sec.loop.running and not sec.held
+    while sec.trainer.steps < cap.STEPS:
+        sec.train_steps(budget=0.05)
+    sec.loop.stop()
+    assert sec.trainer.steps == cap.STEPS
 
 
 @pytest.mark.parametrize("presenter", [False, True])
-def test_capacity_heatmap_gives_each_fact_a_row_its_label_fits(presenter: bool) -> None:
-    """The heatmap grows with the facts: a row per fact at least as tall as
+def test_capacity_heatmaps_give_each_fact_a_row_its_label_fits(presenter: bool) -> None:
+    """The heatmaps grow with the facts: a row per fact at least as tall as
     its label's type (10pt, 15pt in presenter mode, i.e. 13.3 and 20 px),
-    after the slanted sport names."""
-    from app.capacity import CapacitySection
+    after their x axes."""
+    from app.capacity import FIRES_AXIS_PX, HEAT_AXIS_PX, CapacitySection
 
     state = AppState(cap_facts=23, presenter=presenter)
     sec = CapacitySection(state)
     label_px = {False: 10, True: 15}[presenter] * 4 / 3
     for n in (23, 60, 2):
         state.cap_facts = n
-        assert len(sec.heat_fig.y_range.factors) == n
-        axis = 190 if presenter else 140
-        assert (sec.heat_fig.height - axis) / max(n, 10) >= label_px
+        for f, axis in ((sec.readout_fig, HEAT_AXIS_PX), (sec.fires_fig, FIRES_AXIS_PX)):
+            assert len(f.y_range.factors) == n
+            assert (f.height - axis[presenter]) / max(n, 10) >= label_px
 
-def test_capacity_made_up_facts() -> None:
-    from app.capacity import fact_table
 
-    table = fact_table(30)
-    assert len(table) == 30 and table[25].first == "Player2"
+def test_capacity_neuron_axes_label_at_most_ten_neurons() -> None:
+    """At most ten numbers on a neuron axis (sixteen ran together on a 360 px
+    phone), every 1st, 2nd, 4th or 8th; the bias's label is not next to 0."""
+    from app.capacity import CapacitySection
+
+    state = AppState()
+    sec = CapacitySection(state)
+    for k, step in ((1, 1), (10, 1), (11, 2), (20, 2), (21, 4), (64, 8)):
+        state.cap_neurons = k
+        ticks = sec.fires_fig.xaxis.ticker.ticks
+        assert ticks == list(range(0, k, step)) and len(ticks) <= 10
+        contrib = sec.contrib_fig.xaxis.ticker.ticks
+        assert contrib == [-1.5, *range(step if step > 1 else 0, k, step)]
+        assert sec.fires_fig.x_range.end == k - 0.5
+
+
+def test_trained_model_follows_every_training_setting_and_nothing_else() -> None:
+    from app.capacity import TRAINING_KEYS, CapacitySection, trained_model
+    from toycore import capacity as cap
+
+    state = AppState()
+    m = trained_model(state)
+    assert trained_model(AppState()) is m  # cached
+    assert not m.compiled and m.cfg.d_model == 24 and m.cfg.d_mlp == 10
+    sec = CapacitySection(AppState())
+    np.testing.assert_array_equal(m.mlp.W_up, sec.trainer.params["W_up"])
+    tilted = AppState(angle_jp=30.0, neuron=3, bias=0.5)  # other sections' knobs
+    assert trained_model(tilted) is m
+    other = AppState(cap_facts=5, cap_sports="distinct", cap_d=12, cap_neurons=3,
+                     activation="gelu", attn=0.5)
+    m2 = trained_model(other)
+    assert (m2.cfg.d_model, m2.cfg.d_mlp, m2.cfg.activation, m2.cfg.attn_strength) == (
+        12, 3, "gelu", 0.5)
+    assert m2.facts == cap.capacity_facts(5, "distinct")
+    fresh = cap.capacity_trainer(5, "distinct", 12, 3, "gelu", 0.5)
+    fresh.step(cap.STEPS)
+    np.testing.assert_allclose(m2.mlp.W_down, fresh.params["W_down"], atol=1e-12)
+    assert set(TRAINING_KEYS) <= set(AppState.param) and "cap_fact" not in TRAINING_KEYS
+    assert trained_model.__doc__ and all(k in trained_model.__doc__ for k in TRAINING_KEYS)
 
 
 # -- section 7 ---------------------------------------------------------------------

@@ -506,7 +506,7 @@ def test_a_slider_whose_step_does_more_than_redraw_is_not_foreseen(tuned: None) 
     from app.superposition import SuperpositionSection
 
     cap, sup = CapacitySection(AppState()), SuperpositionSection(AppState())
-    for widget in (cap.n_facts, cap.n_neurons, sup.n, sup.d):
+    for widget in (*cap.sliders.values(), sup.n, sup.d):
         assert NOT_FORESEEN in widget.css_classes, widget.name
     slider = pn.widgets.IntSlider(start=1, end=9, value=3, css_classes=[NOT_FORESEEN])
     doc, root, sent, link = linked(slider, foresee=Foreseen())

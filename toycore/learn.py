@@ -1,9 +1,9 @@
 """Learning the facts instead of compiling them: plain numpy + Adam.
 
-The page trains this live, one step per animation frame, so a step must be
-cheap (the whole data set is a few hundred vectors) and the trainer must be
-incremental: call `step()` as often as you like, read metrics in between,
-stop whenever.
+The page trains this live, a few dozen steps per timer tick, so a step must
+be cheap (the whole data set is a few hundred inputs, each made of one or
+two names) and the trainer must be incremental: call `step()` as often as
+you like, read metrics in between, stop whenever.
 
 What the network sees is exactly what the compiled MLP sees at the last
 position: x = last-name vector + attn_strength * first-name vector. It is
@@ -32,17 +32,24 @@ Metrics = dict[str, float]
 
 def activation_grad(name: str, pre: np.ndarray) -> np.ndarray:
     """d act / d pre, for backprop through the nonlinearity."""
+    return activation_and_grad(name, pre)[1]
+
+
+def activation_and_grad(name: str, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """act(pre) and d act / d pre together: GELU's erf, one Python call per
+    element, is then worked out once per step instead of twice."""
     if name == "relu":
-        return (pre > 0).astype(float)
+        return np.maximum(pre, 0.0), (pre > 0).astype(float)
     if name == "gelu":
         cdf = 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(pre / math.sqrt(2.0)))
         pdf = np.exp(-0.5 * pre**2) / math.sqrt(2.0 * math.pi)
-        return cdf + pre * pdf
+        return pre * cdf, cdf + pre * pdf
     if name == "gelu_tanh":
         k = math.sqrt(2.0 / math.pi)
         inner = k * (pre + 0.044715 * pre**3)
         t = np.tanh(inner)
-        return 0.5 * (1.0 + t) + 0.5 * pre * (1.0 - t**2) * k * (1.0 + 3 * 0.044715 * pre**2)
+        grad = 0.5 * (1.0 + t) + 0.5 * pre * (1.0 - t**2) * k * (1.0 + 3 * 0.044715 * pre**2)
+        return 0.5 * pre * (1.0 + t), grad
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -110,18 +117,16 @@ class Trainer:
         self.stopped = False
         self.history: list[Metrics] = []
 
-        e, s = self.embedding, self.cfg.attn_strength
+        e = self.embedding
         self.sports = e.names_of_kind("sport")
         self.S = e.matrix(self.sports)  # (n_sports, d): the read-out directions
-        self.X_pos = np.array([e.vec(f.last) + s * e.vec(f.first) for f in facts]).reshape(
-            len(facts), e.d_model
-        )
-        self.Y_pos = np.zeros((len(facts), len(self.sports)))
-        for i, f in enumerate(facts):
-            self.Y_pos[i, self.sports.index(f.sport)] = 1.0
-        self.X_neg = self._negatives()
+        self._structure(facts)
 
-        rng = np.random.default_rng([seed, 7])
+        # Stream 2, which no name uses: Embedding draws name i's direction
+        # from [seed, i, 0] and its noise from [seed, i, 1], and numpy's
+        # seeds ignore trailing zeros ([seed, 7] is [seed, 7, 0]: neuron 0
+        # would start along name 7, at right angles to every later name).
+        rng = np.random.default_rng([seed, 0, 2])
         d = e.d_model
         # Small random init; a positive up-bias would make every neuron fire
         # for everything, so biases start at zero and learn their threshold.
@@ -133,15 +138,53 @@ class Trainer:
         }
         self.opt = Adam(self.params, lr)
 
-    def _negatives(self) -> np.ndarray:
+    def _structure(self, facts: FactTable) -> None:
+        """Every input as names: a row per (first, last) pairing, then a row
+        per lone first, last and unknown name.
+
+        Every input is last + strength * first (or one name alone), so the
+        up-projection is done once per name and added up per pairing, and
+        the gradient of W_up is gathered back per name: the same loss as
+        multiplying every input vector through, with a ninth of the work.
+        """
+        e = self.embedding
+        self._firsts, self._lasts = e.names_of_kind("first"), e.names_of_kind("last")
+        self._E = e.matrix(self._firsts + self._lasts + e.names_of_kind("unknown"))
+        F, L = len(self._firsts), len(self._lasts)
+        first_at = {n.casefold(): i for i, n in enumerate(self._firsts)}
+        last_at = {n.casefold(): i for i, n in enumerate(self._lasts)}
+        self._fact_rows = np.array(
+            [first_at[f.first.casefold()] * L + last_at[f.last.casefold()] for f in facts],
+            dtype=np.intp)
+        self._fact_sports = np.array([self.sports.index(f.sport) for f in facts], dtype=np.intp)
+        rows = F * L + len(self._E)
+        is_fact = np.zeros(rows, dtype=bool)
+        is_fact[self._fact_rows] = True
+        self._neg_rows = np.flatnonzero(~is_fact)
+        # Loss weight per row: the facts' mean plus negative_weight times the
+        # negatives' mean.
+        self._w = np.where(is_fact, 1.0 / max(len(facts), 1),
+                           self.negative_weight / max(len(self._neg_rows), 1))[:, None]
+        self.Y_pos = np.zeros((len(facts), len(self.sports)))
+        self.Y_pos[np.arange(len(facts)), self._fact_sports] = 1.0
+        s = self.cfg.attn_strength
+        self._X_pos = np.array([e.vec(f.last) + s * e.vec(f.first) for f in facts]).reshape(
+            len(facts), e.d_model)
+
+    @property
+    def X_pos(self) -> np.ndarray:
+        """The facts' input vectors (n_facts, d): last + strength * first."""
+        return self._X_pos
+
+    @property
+    def X_neg(self) -> np.ndarray:
         """Inputs that must produce no answer: lone names at any position and
         every first/last pairing that is not a fact."""
         e, s = self.embedding, self.cfg.attn_strength
         facts = {(f.first.casefold(), f.last.casefold()) for f in self.facts}
-        firsts, lasts = e.names_of_kind("first"), e.names_of_kind("last")
-        rows = [e.vec(n) for n in firsts + lasts + e.names_of_kind("unknown")]
-        for a in firsts:
-            for b in lasts:
+        rows = [e.vec(n) for n in self._firsts + self._lasts + e.names_of_kind("unknown")]
+        for a in self._firsts:
+            for b in self._lasts:
                 if (a.casefold(), b.casefold()) not in facts:
                     rows.append(e.vec(b) + s * e.vec(a))
         return np.array(rows).reshape(len(rows), e.d_model)
@@ -160,33 +203,39 @@ class Trainer:
         return loss, grads
 
     def _loss_grads_readout(self):
-        p = self.params
-        X = np.vstack([self.X_pos, self.X_neg])
-        Y = np.vstack([self.Y_pos, np.zeros((len(self.X_neg), len(self.sports)))])
-        w = np.concatenate(
-            [
-                np.full(len(self.X_pos), 1.0 / max(len(self.X_pos), 1)),
-                np.full(len(self.X_neg), self.negative_weight / max(len(self.X_neg), 1)),
-            ]
-        )
-        pre, post, r = self._forward(X)
-        err = r - Y
-        loss = float(np.sum(w[:, None] * err**2))
-        d_r = 2.0 * w[:, None] * err  # (n, n_sports)
-        d_out = d_r @ self.S  # (n, d)
-        d_post = d_out @ p["W_down"]  # (n, d_mlp)
-        d_pre = d_post * activation_grad(self.cfg.activation, pre)
+        p, s = self.params, self.cfg.attn_strength
+        F, L = len(self._firsts), len(self._lasts)
+        A = self._E @ p["W_up"].T  # (names, d_mlp): each neuron's question, name by name
+        pairs = A[F:F + L][None, :, :] + s * A[:F][:, None, :]  # (F, L, d_mlp)
+        pre = np.concatenate([pairs.reshape(F * L, -1), A]) + p["b_up"]
+        post, act_grad = activation_and_grad(self.cfg.activation, pre)
+        M = self.S @ p["W_down"]  # (n_sports, d_mlp): what each neuron writes, by sport
+        r = post @ M.T + self.S @ p["b_down"]  # read-out of every input along every sport
+        err = r.copy()
+        err[self._fact_rows, self._fact_sports] -= 1.0
+        loss = float(np.sum(self._w * err**2))
+        d_r = 2.0 * self._w * err  # (rows, n_sports)
+        d_pre = (d_r @ M) * act_grad  # (rows, d_mlp)
+        # Back to the names: a pairing's row reaches its last name with
+        # weight 1 and its first name with weight s.
+        d_pairs = d_pre[:F * L].reshape(F, L, -1)
+        d_A = d_pre[F * L:].copy()
+        d_A[:F] += s * d_pairs.sum(axis=1)
+        d_A[F:F + L] += d_pairs.sum(axis=0)
         grads = {
-            "W_down": d_out.T @ post,
-            "b_down": d_out.sum(axis=0),
-            "W_up": d_pre.T @ X,
+            "W_down": self.S.T @ (d_r.T @ post),
+            "b_down": self.S.T @ d_r.sum(axis=0),
+            "W_up": d_A.T @ self._E,
             "b_up": d_pre.sum(axis=0),
         }
         return loss, grads, r
 
     # -- driving it ------------------------------------------------------------
-    def step(self, n: int = 1) -> Metrics:
-        """Take up to n Adam steps; returns fresh metrics after the last one.
+    def step(self, n: int = 1, report: bool = True) -> Metrics | None:
+        """Take up to n Adam steps; returns fresh metrics after the last one
+        (report=False: returns None and skips that extra pass through every
+        input, which doubles the cost of stepping one at a time; a live loop
+        measures the weights when it redraws instead).
 
         The callback gets, for each step, the metrics of the weights that
         step started from (they come free with the gradient pass, which keeps
@@ -203,11 +252,23 @@ class Trainer:
                 self.stopped = True
             if self.stopped:
                 break
-        return self.metrics()
+        return self.metrics() if report else None
 
     def stop(self) -> None:
         """Ask a running `step(n)` (e.g. from inside the callback) to stop."""
         self.stopped = True
+
+    def restore(self, params: dict[str, np.ndarray], history: list[Metrics]) -> None:
+        """Take up saved weights and the history that led to them (so `steps`
+        is len(history)). Adam's moments start afresh: stepping on from here
+        is not the run that never stopped."""
+        for k, v in params.items():
+            if np.shape(v) != self.params[k].shape:
+                raise ValueError(f"{k} must have shape {self.params[k].shape}")
+            self.params[k] = np.array(v, dtype=float)
+        self.opt = Adam(self.params, self.lr)
+        self.history = list(history)
+        self.steps = len(self.history)
 
     def metrics(self) -> Metrics:
         """step, loss, accuracy, false_alarms, interference for the current weights."""
@@ -215,13 +276,18 @@ class Trainer:
         return self._metrics_from(loss, r)
 
     def _metrics_from(self, loss: float, r: np.ndarray) -> Metrics:
-        n = len(self.X_pos)
+        facts = r[self._fact_rows]
+        # Which inputs claim a sport, all at once; the negatives' share is
+        # then a count (cheaper than gathering their rows every step).
+        claims = r.max(axis=1, initial=-np.inf) >= self.cfg.answer_threshold
+        n_neg = len(self._neg_rows)
+        false = int(claims.sum()) - int(claims[self._fact_rows].sum())
         return {
             "step": float(self.steps),
             "loss": loss,
-            "accuracy": self._accuracy(r[:n]),
-            "false_alarms": self._false_alarms(r[n:]),
-            "interference": self._max_interference(r[:n]),
+            "accuracy": self._accuracy(facts),
+            "false_alarms": false / n_neg if n_neg else 0.0,
+            "interference": self._max_interference(facts),
         }
 
     # -- what it learned ---------------------------------------------------------
@@ -258,11 +324,22 @@ class Trainer:
     def _accuracy(self, r: np.ndarray) -> float:
         if len(self.facts) == 0:
             return 1.0
+        return float(np.mean(self._recalled(r)))
+
+    def recalled(self) -> np.ndarray:
+        """One bool per fact: answered correctly under the page's answer rule."""
+        return self._recalled(self.interference())
+
+    def _recalled(self, r: np.ndarray) -> np.ndarray:
         best = np.argmax(r, axis=1)
-        ok = (best == np.argmax(self.Y_pos, axis=1)) & (
+        return (best == self._fact_sports) & (
             r[np.arange(len(r)), best] >= self.cfg.answer_threshold
         )
-        return float(np.mean(ok))
+
+    @property
+    def n_negatives(self) -> int:
+        """How many inputs must produce no answer (see X_neg)."""
+        return len(self._neg_rows)
 
     def false_alarms(self) -> float:
         """Share of non-fact inputs for which the model would claim a sport."""

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit",
-            "superposition", "params")
+            "superposition", "params", "sae")
 # name -> (query, section to clip to or None for the whole page, scale, what it shows)
 SHOTS = {
     **{k: (f"?show={k}", k, 1, f"section `{k}`") for k in SECTIONS},

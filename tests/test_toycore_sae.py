@@ -99,7 +99,7 @@ def test_gradients_match_finite_differences() -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal((9, 4))
     t = S.SAETrainer(x, 6, [0.0, 0.7], seed=2)
-    for k, v in t.params.items():  # off the starting point, where b_enc is all zero
+    for v in t.params.values():  # off the starting point, where b_enc is all zero
         v += 0.3 * rng.standard_normal(v.shape)
     loss, grads = t.loss_and_grads()
     assert loss.shape == (2,)

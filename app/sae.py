@@ -267,9 +267,9 @@ class SAESection(Section):
         moved_sweep = False
         while True:
             if self.mine.steps < max_steps:
-                self.mine.step(1)
+                self.mine.update(1)
             elif self.sweep.steps < max_steps:
-                self.sweep.step(1)
+                self.sweep.update(1)
                 moved_sweep = True
             else:
                 break
@@ -316,7 +316,10 @@ class SAESection(Section):
         if sweep:
             self._curve_drawn = time.perf_counter()
             self.curve_step = self.sweep.steps
-            ms = self.sweep.metrics()
+            # Untrained, every SAE of the sweep is your SAE's random start (the
+            # same seed and size; the penalty changes no metric drawn here).
+            ms = self.sweep.metrics() if self.curve_step else {
+                "l0": np.repeat(m["l0"], len(SWEEP)), "fvu": np.repeat(m["fvu"], len(SWEEP))}
             update(self.curve, {"l1": list(SWEEP), "l0": ms["l0"].tolist(),
                                 "fvu": ms["fvu"].tolist(),
                                 "label": [f"{x:g}" for x in SWEEP]})
@@ -345,14 +348,16 @@ class SAESection(Section):
         self.answer.html = (
             f"<p>{strong(f'{found} of {k}')} name directions ({pct(found / k)}) have a live "
             f"feature within cosine {S.RECOVERED_COS} of them. {esc(when)}</p>")
-        room = ("more names than dimensions: they overlap (superposition)" if k > dims
-                else "room for every name")
+        room = ("more names than dimensions, so they overlap (superposition; " if k > dims
+                else "enough room for them not to overlap (")
+        which = ("every lone name, every fact and a sample of the other pairings"
+                 if d.sampled else "every pairing and lone name")
         self.status.html = (
             f"<p>Your SAE ({s.sae_size} features, penalty {num(s.sae_l1)}) reads "
             f"{len(d.x):,} inputs: the vector section 5's MLP reads at the last name, for "
-            f"every pairing and lone name. They are made of {k} name directions in "
-            f"{dims} dimensions ({room}; largest overlap |cos| {num(overlap)}), "
-            f"{num(names_per_input)} names per input on average. Reconstruction error: "
+            f"{which}. Each is made of name directions, {num(names_per_input)} on average, "
+            f"out of {k} in {dims} dimensions: {room}the largest |cos| between two is "
+            f"{num(overlap)}).</p><p>Reconstruction error: "
             f"{strong(pct(float(m['fvu'][0]), 1))} of the variance; "
             f"{strong(num(float(m['l0'][0]), 1))} features active per input on average; "
             f"{int(m['dead'][0])} of {s.sae_size} features dead (active on no input).</p>")

@@ -11,8 +11,12 @@ more second, then captures:
   the whole page, at half scale to keep the files small;
 - `recall-presenter.png` and `neuron-dark.png`: one section each in those
   modes at full scale, to read the details;
-- `phone-recall.png` and `phone-neuron.png`: those sections on a 420 px
-  wide screen (a phone), where side-by-side figures stack.
+- `phone-recall.png`, `phone-neuron.png` and `phone-sae.png`: those
+  sections on a 420 px wide screen (a phone), where side-by-side figures
+  stack.
+
+Section 9 trains when it comes on screen: its shots wait (up to a minute)
+until its answer says it is trained, so they show the trained dictionary.
 
 The site is served from a temporary snapshot, as in scripts/bench_browser.py.
 Writes docs/screenshots/README.md listing the files (generated).
@@ -50,8 +54,11 @@ SHOTS = {
                      "section `recall` on a 420 px wide screen (a phone)"),
     "phone-neuron": ("?show=neuron", "neuron", 1,
                      "section `neuron` on a 420 px wide screen (a phone)"),
+    "phone-sae": ("?show=sae", "sae", 1, "section `sae` on a 420 px wide screen (a phone)"),
 }
-WIDTH = {"phone-recall": 420, "phone-neuron": 420}  # px; the others are 1280 wide
+WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-sae": 420}  # px; others 1280
+# Text a section shows once it is worth a picture (it trains in the page).
+READY = {"sae": "Trained:"}
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
 
@@ -78,6 +85,12 @@ def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str],
         # The page skips rendering sections far from the screen; a capture
         # of the whole page (or of a section off it) would show them blank.
         page.evaluate("() => window.wfl.skipOffScreen && window.wfl.skipOffScreen(false)")
+        if section in READY:
+            try:
+                page.locator(f".wfl-{section}").get_by_text(READY[section]).first.wait_for(
+                    timeout=60_000)
+            except Exception:  # noqa: BLE001 - a slow page still gets its picture
+                errors.append(f"{url}: not ready after a minute ({READY[section]!r})")
         time.sleep(1.0)
         note = ""
         if section:

@@ -59,8 +59,15 @@ def test_it_builds_untrained_and_starts_nothing() -> None:
     for source in (sec.curve, sec.point, sec.match_first, sec.match_last, sec.units):
         assert source.data and all(len(v) for v in source.data.values()), source.data
     # Every SAE starts from the same dictionary: the sweep's dots sit on yours.
-    assert len(set(sec.curve.data["l0"])) == 1
-    assert sec.curve.data["l0"][0] == pytest.approx(sec.point.data["l0"][0])
+    model = trained_model(state)
+    x, _ = inputs_by_hand(model)
+    centred = float(np.sum((x - x.mean(axis=0)) ** 2))
+    for i in range(len(A.SWEEP)):
+        a = acts_of(sec.sweep.params, x, i)
+        recons = a @ sec.sweep.params["W_dec"][i] + sec.sweep.params["b_dec"][i]
+        assert sec.curve.data["l0"][i] == pytest.approx(np.mean((a > 0).sum(axis=1)))
+        assert sec.curve.data["fvu"][i] == pytest.approx(np.sum((x - recons) ** 2) / centred)
+        assert sec.curve.data["l0"][i] == pytest.approx(sec.point.data["l0"][0])
 
 
 def test_figures_match_an_independent_calculation() -> None:

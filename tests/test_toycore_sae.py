@@ -51,7 +51,8 @@ def test_inputs_are_what_the_mlp_is_trained_on(attn: float) -> None:
 
 def test_a_long_table_keeps_names_and_facts_and_samples_the_rest() -> None:
     data = S.residual_inputs(BASE.embedding, BASE.facts, 1.0, max_inputs=100, seed=3)
-    assert len(data.x) == 100
+    assert len(data.x) == 100 and data.sampled
+    assert not S.residual_inputs(BASE.embedding, BASE.facts, 1.0).sampled
     assert int(data.is_fact.sum()) == len(BASE.facts)
     lone = [lab for lab in data.labels if " " not in lab or lab == tc.UNKNOWN]
     assert len(lone) == len(data.names)

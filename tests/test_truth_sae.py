@@ -6,6 +6,7 @@ finished)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -13,14 +14,18 @@ import numpy as np
 import pytest
 
 import app.sae as A
+import toycore as tc
 from app.capacity import trained_model
 from app.state import AppState
+from toycore.learn import Trainer
+from toycore.model import vocabulary_for
+from toycore.superposition import random_unit_vectors
 
 STATES = [
     {}, {"sae_l1": 0.0}, {"sae_l1": 2.0}, {"sae_size": 8}, {"sae_size": 128},
     {"sae_size": 8, "sae_l1": 2.0}, {"attn": 0.0}, {"attn": 2.0}, {"activation": "gelu"},
     {"cap_neurons": 1}, {"cap_neurons": 64}, {"cap_facts": 2, "cap_neurons": 2},
-    {"angle_mj": 0.0, "sae_l1": 0.05},
+    {"angle_mj": 0.0, "sae_l1": 0.05}, {"cap_facts": 40},
 ]
 SHORT = 90  # MAX_STEPS during these tests, so "trained" is reached quickly
 
@@ -67,17 +72,22 @@ def check(sec: A.SAESection, state: AppState) -> None:
     first, last = e.names_of_kind("first"), e.names_of_kind("last")
     n_inputs = min(len(names) + len(first) * len(last), 600)
     assert f"reads {n_inputs:,} inputs" in status
+    every = n_inputs == len(names) + len(first) * len(last)
+    assert ("for every pairing and lone name." in status) == every
+    assert ("every fact and a sample of the other pairings." in status) == (not every)
     d = e.d_model
-    assert f"made of {k} name directions in {d} dimensions" in status
-    assert ("more names than dimensions" in status) == (k > d)
+    assert f"out of {k} in {d} dimensions: " in status
+    assert ("more names than dimensions, so they overlap" in status) == (k > d)
+    assert ("enough room for them not to overlap" in status) == (k <= d)
     v = e.matrix(names)
     overlap = np.abs(v @ v.T)[np.triu_indices(k, 1)].max()
-    assert f"largest overlap |cos| {fmt(overlap, 2)}" in status
+    assert f"the largest |cos| between two is {fmt(overlap, 2)})" in status
     s = model.cfg.attn_strength
     per_input = (len(names) + len(first) * len(last) * (2 if s else 1)) / (
         len(names) + len(first) * len(last))
-    if n_inputs < 600:
-        assert f"{fmt(per_input, 2)} names per input" in status
+    if every:
+        assert f"Each is made of name directions, {fmt(per_input, 2)} on average, " \
+               f"out of {k} in {d} dimensions" in status
     assert f"Reconstruction error: {pct(sec.point.data['fvu'][0], 1)} of the variance" in status
     assert f"{fmt(sec.point.data['l0'][0], 1)} features active per input" in status
     assert f"{state.sae_size - len(features)} of {state.sae_size} features dead" in status
@@ -183,3 +193,37 @@ def test_sentences_follow_a_walk_through_changes(short) -> None:
         check(sec, state)
         sec.train_steps(max_steps=30)
         check(sec, state)
+
+
+@functools.lru_cache(maxsize=8)
+def narrow_model(d: int, neurons: int, attn: float, activation: str) -> tc.ToyModel:
+    """Section 5's model as it will be with a narrow residual stream: every
+    name a random unit vector in d dimensions (superposition when d < 57)."""
+    facts = tc.default_facts()
+    names, kinds = vocabulary_for(facts)
+    emb = tc.Embedding(names, kinds, random_unit_vectors(len(names), d, 0, dtype=float))
+    trainer = Trainer(facts, emb, d_mlp=neurons, seed=0, lr=0.02, activation=activation,
+                      attn_strength=attn)
+    trainer.step(200)
+    return trainer.model()
+
+
+@pytest.mark.parametrize("kw", [{}, {"sae_l1": 0.0}, {"sae_size": 8}, {"attn": 0.0},
+                                {"cap_neurons": 1}], ids=str)
+@pytest.mark.parametrize("d", [8, 16])
+def test_sentences_hold_with_names_in_superposition(kw: dict, d: int, short,
+                                                    monkeypatch) -> None:
+    def model_for_state(state: AppState) -> tc.ToyModel:
+        return narrow_model(d, state.cap_neurons, state.attn, state.activation)
+
+    monkeypatch.setattr(A, "trained_model", model_for_state)
+    monkeypatch.setitem(globals(), "trained_model", model_for_state)
+    state = AppState(**kw)
+    sec = A.SAESection(state)
+    assert sec.data.x.shape[1] == d
+    check(sec, state)
+    sec.train_steps(max_steps=40)
+    check(sec, state)
+    sec.train_steps()
+    check(sec, state)
+    assert "more names than dimensions, so they overlap (superposition" in sec.status.text

@@ -72,6 +72,8 @@ class ResidualData:
     directions (k, d): those directions (unit rows of the embedding).
     mix (n, k): how much of each direction each input holds, so that
         x == mix @ directions exactly.
+    sampled: whether the pairings that are not facts are a sample (a long
+        fact table), not all of them.
     """
 
     x: np.ndarray
@@ -80,6 +82,7 @@ class ResidualData:
     names: tuple[str, ...]
     directions: np.ndarray
     mix: np.ndarray
+    sampled: bool = False
 
     @property
     def contains(self) -> np.ndarray:
@@ -109,7 +112,8 @@ def residual_inputs(embedding: Embedding, facts: FactTable, attn_strength: float
     kept = [p for p, f in zip(pairs, is_fact_pair, strict=True) if f]
     others = [p for p, f in zip(pairs, is_fact_pair, strict=True) if not f]
     room = max(0, max_inputs - len(lone) - len(kept))
-    if len(others) > room:
+    sampled = len(others) > room
+    if sampled:
         pick = np.sort(np.random.default_rng([seed, 11]).choice(len(others), room,
                                                                  replace=False))
         others = [others[i] for i in pick]
@@ -126,7 +130,8 @@ def residual_inputs(embedding: Embedding, facts: FactTable, attn_strength: float
     is_fact = np.array([False] * len(lone)
                        + [(a.casefold(), b.casefold()) in fact_pairs for a, b in pairs])
     directions = e.matrix(list(names))
-    return ResidualData(mix @ directions, tuple(labels), is_fact, names, directions, mix)
+    return ResidualData(mix @ directions, tuple(labels), is_fact, names, directions, mix,
+                        sampled)
 
 
 # ---------------------------------------------------------------------------
@@ -257,24 +262,28 @@ class SAETrainer:
         gradients of their sum (the SAEs share nothing, so each SAE's slice
         is the gradient of its own loss)."""
         x = self.x if x is None else x
+        c, grads = self._grads(x)
+        sq = np.sum(c["hook_sae_error"] ** 2, axis=(1, 2))
+        loss = (sq + self.l1 * np.sum(c["hook_sae_acts_post"], axis=(1, 2))) / len(x)
+        return loss, grads
+
+    def _grads(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         p = self.params
         c = sae_forward(x, SAE(p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"]))
         n = len(x)
-        post, err = c["hook_sae_acts_post"], -c["hook_sae_error"]  # err = recons - x
-        l1 = self.l1[:, None, None]
-        loss = (np.sum(err**2, axis=(1, 2)) + self.l1 * np.sum(post, axis=(1, 2))) / n
-        d_recons = 2.0 * err / n  # (B, n, d)
-        d_post = d_recons @ p["W_dec"].transpose(0, 2, 1) + l1 / n
+        d_recons = -2.0 / n * c["hook_sae_error"]  # d loss / d recons, (B, n, d)
+        d_post = d_recons @ p["W_dec"].transpose(0, 2, 1) + self.l1[:, None, None] / n
         d_pre = np.where(c["hook_sae_acts_pre"] > 0, d_post, 0.0)  # (B, n, m)
         g_benc = d_pre.sum(axis=1)
         grads = {
             "W_enc": c["hook_sae_input"].transpose(0, 2, 1) @ d_pre,
             "b_enc": g_benc,
-            "W_dec": post.transpose(0, 2, 1) @ d_recons,
+            "W_dec": c["hook_sae_acts_post"].transpose(0, 2, 1) @ d_recons,
             # b_dec is added to the reconstruction and subtracted from the input.
-            "b_dec": d_recons.sum(axis=1) - np.einsum("bm,bdm->bd", g_benc, p["W_enc"]),
+            "b_dec": d_recons.sum(axis=1) - (g_benc[:, None, :] @ p["W_enc"].transpose(0, 2, 1)
+                                             )[:, 0, :],
         }
-        return loss, grads
+        return c, grads
 
     def _batch(self) -> np.ndarray:
         if self.batch_size is None:
@@ -286,18 +295,25 @@ class SAETrainer:
         self._at += self.batch_size
         return self.x[rows]
 
-    def step(self, n: int = 1) -> Metrics:
-        """Take up to n Adam steps; returns the metrics after the last one."""
-        self.stopped = False
+    def update(self, n: int = 1) -> None:
+        """Take n Adam steps and measure nothing: the cheap path for a live
+        loop, which reads `metrics()` when it redraws."""
         p = self.params
         for _ in range(n):
-            _, grads = self.loss_and_grads(self._batch())
+            _, grads = self._grads(self._batch())
             w = p["W_dec"]
             g = grads["W_dec"]
             grads["W_dec"] = g - np.sum(g * w, axis=2, keepdims=True) * w
             self.opt.update(p, grads)
             p["W_dec"] /= np.linalg.norm(p["W_dec"], axis=2, keepdims=True)
             self.steps += 1
+
+    def step(self, n: int = 1) -> Metrics:
+        """Take up to n Adam steps; returns the metrics after the last one
+        (and gives them to the callback after each step, if there is one)."""
+        self.stopped = False
+        for _ in range(n):
+            self.update(1)
             if self.callback is not None and self.callback(self.metrics()) is False:
                 self.stopped = True
             if self.stopped:

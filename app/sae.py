@@ -70,6 +70,7 @@ MATCH_AXIS_PX = {False: 120, True: 170}
 MATCH_ROW_PX = {False: 16, True: 22}
 RECOVERED = f"at least {S.RECOVERED_COS}: found"
 MISSED = f"below {S.RECOVERED_COS}"
+MISSED_LISTED = 5  # names the status lists as not found, at most
 UNIT_ROWS = {"features": 0, "neurons": 1}
 UNIT_LABELS = {0: "SAE features", 1: "section 5's\nneurons"}
 
@@ -177,6 +178,7 @@ class SAESection(Section):
         a.x_range.start = 0
         a.y_range.start = 0
         a.x_range.range_padding = 0.2
+        a.y_range.range_padding = 0.15  # room for the top dot's label
         a.line("l0", "fvu", source=self.curve, color=ACCENT, line_width=3,
                legend_label="sweep: penalty by each dot")
         a.scatter("l0", "fvu", source=self.curve, color=ACCENT, size=10 if big else 8)
@@ -185,7 +187,10 @@ class SAESection(Section):
                               text_font_size="14pt" if big else "10pt"))
         a.scatter("l0", "fvu", source=self.point, marker="diamond", size=22 if big else 17,
                   color=FIRE, line_color=text_color(s), legend_label="your SAE")
-        a.legend.location = "top_right"
+        # Below the plot: inside, it hid dots wherever the sweep put them.
+        a.add_layout(a.legend[0], "below")
+        a.legend.location = "center"
+        a.legend.orientation = "horizontal"
         legend_style(a, s)
         self.tradeoff_fig = a
 
@@ -206,10 +211,10 @@ class SAESection(Section):
             self.match_figs.append(f)
 
         c = fig(s, height=260, title="How much of each unit's firing is about one name",
-                x_range=(-0.02, 1.02), y_range=(-0.5, 1.5),
+                x_range=(-0.03, 1.05), y_range=(-0.5, 1.5),
                 x_axis_label="share of its firing on inputs\nthat hold its top name")
         c.scatter("share", "y", source=self.units, color="color", size=11 if big else 9,
-                  alpha=0.6, line_color=None)
+                  alpha=0.75, line_color=None)
         c.yaxis.ticker = FixedTicker(ticks=list(UNIT_LABELS))
         c.yaxis.major_label_overrides = {k: v for k, v in UNIT_LABELS.items()}
         c.ygrid.grid_line_color = None
@@ -320,9 +325,10 @@ class SAESection(Section):
             # same seed and size; the penalty changes no metric drawn here).
             ms = self.sweep.metrics() if self.curve_step else {
                 "l0": np.repeat(m["l0"], len(SWEEP)), "fvu": np.repeat(m["fvu"], len(SWEEP))}
+            # Untrained, the four dots are one: their labels would overprint.
             update(self.curve, {"l1": list(SWEEP), "l0": ms["l0"].tolist(),
                                 "fvu": ms["fvu"].tolist(),
-                                "label": [f"{x:g}" for x in SWEEP]})
+                                "label": [f"{x:g}" if self.curve_step else "" for x in SWEEP]})
         self._describe(m, best, f_share, alive)
 
     def _describe(self, m: dict, best: np.ndarray, f_share: np.ndarray,
@@ -360,12 +366,26 @@ class SAESection(Section):
             f"{num(overlap)}).</p><p>Reconstruction error: "
             f"{strong(pct(float(m['fvu'][0]), 1))} of the variance; "
             f"{strong(num(float(m['l0'][0]), 1))} features active per input on average; "
-            f"{int(m['dead'][0])} of {s.sae_size} features dead (active on no input).</p>")
+            f"{int(m['dead'][0])} of {s.sae_size} features dead (active on no input)."
+            f"{self._missed_text(best)}</p>")
         self.compare.html = self._tradeoff_text() + self._units_text(f_share, alive)
         self.numbers = {"found": found, "names": k, "dims": dims, "overlap": overlap,
                         "names_per_input": names_per_input, "live": n_live,
                         "fvu": float(m["fvu"][0]), "l0": float(m["l0"][0]),
                         "dead": int(m["dead"][0])}
+
+    def _missed_text(self, best: np.ndarray) -> str:
+        """The names no live feature matches, with how many inputs hold each
+        (the rarest are the hardest to learn)."""
+        d = self.data
+        missed = [i for i, c in enumerate(best) if not c >= S.RECOVERED_COS]
+        if not missed:
+            return ""
+        counts = d.contains.sum(axis=0)
+        shown = [f"{esc(d.names[i])} (in {int(counts[i])} of {len(d.x):,} inputs)"
+                 for i in missed[:MISSED_LISTED]]
+        more = len(missed) - len(shown)
+        return " Not found: " + ", ".join(shown) + (f" and {more} more." if more else ".")
 
     def _tradeoff_text(self) -> str:
         data = self.curve.data
@@ -515,11 +535,12 @@ class SAESection(Section):
             "Anthropic's \"Towards Monosemanticity\" (2023) trained SAEs on the MLP "
             "activations of a one-layer transformer and found thousands of features, most "
             "far easier to interpret than the neurons; later work scaled SAEs to "
-            "production models with millions of features. It also found real limits: "
+            "production models with millions of features. That work also met real limits: "
             "splicing the reconstruction back into the model raises its loss noticeably, "
             "some features die or split into narrower ones, and which features appear "
-            "depends on the dictionary size. In a real model nobody knows the true "
-            "features to check them against, or even whether such a list exists."
+            "depends on the dictionary size. The toy is the easy case: every input here is "
+            "one or two known directions. In a real model nobody knows the true features "
+            "to check an SAE against, or even whether such a list exists."
         )
         controls = [pn.Row(self.size, self.l1, sizing_mode="stretch_width"),
                     pn.Row(self.train, self.stop, styles=WRAP)]

@@ -16,7 +16,9 @@ more second, then captures:
   stack.
 
 Section 9 trains when it comes on screen: its shots wait (up to a minute)
-until its answer says it is trained, so they show the trained dictionary.
+until its answer says it is trained, so they show the trained dictionary,
+in a window as tall as the longest shot (figures off screen repaint only
+when they come into view).
 
 The site is served from a temporary snapshot, as in scripts/bench_browser.py.
 Writes docs/screenshots/README.md listing the files (generated).
@@ -58,7 +60,7 @@ SHOTS = {
 }
 WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-sae": 420}  # px; others 1280
 # Text a section shows once it is worth a picture (it trains in the page).
-READY = {"sae": "Trained:"}
+READY = {"sae": "Adam steps each"}
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
 
@@ -76,7 +78,8 @@ def shrink_png(data: bytes) -> bytes:
 def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str],
           width: int = 1280) -> tuple[bytes, str]:
     page = ctx.new_page()
-    page.set_viewport_size({"width": width, "height": 900})
+    page.set_viewport_size({"width": width,
+                            "height": MAX_SECTION_HEIGHT if section in READY else 900})
     page.on("pageerror", lambda e: errors.append(f"{url}: pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: console: {m.text}"))
     try:

@@ -91,6 +91,19 @@ def check(sec: A.SAESection, state: AppState) -> None:
     assert f"Reconstruction error: {pct(sec.point.data['fvu'][0], 1)} of the variance" in status
     assert f"{fmt(sec.point.data['l0'][0], 1)} features active per input" in status
     assert f"{state.sae_size - len(features)} of {state.sae_size} features dead" in status
+    missed = [n for n, c in zip(bar_names, bars, strict=True) if c < 0.9]
+    if not missed:
+        assert "Not found" not in status
+    else:
+        order = {n: i for i, n in enumerate(names)}  # listed in the names' order
+        missed.sort(key=order.get)
+        holding = {n: 1 + ((len(last) if s else 0) if n in first
+                           else len(first) if n in last else 0) for n in names}
+        listed = ", ".join(f"{n} (in {holding[n]} of {n_inputs:,} inputs)" for n in missed[:5])
+        if every:
+            assert f"Not found: {listed}" in status, status
+        more = len(missed) - 5
+        assert (f" and {more} more." in status) == (more > 0)
 
     # The trade-off sentence: the sweep's dots as drawn.
     compare = sec.compare.text

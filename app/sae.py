@@ -321,9 +321,10 @@ class SAESection(Section):
         if sweep:
             self._curve_drawn = time.perf_counter()
             self.curve_step = self.sweep.steps
-            # Untrained, every SAE of the sweep is your SAE's random start (the
-            # same seed and size; the penalty changes no metric drawn here).
-            ms = self.sweep.metrics() if self.curve_step else {
+            # Both untrained, every SAE of the sweep is your SAE's random start
+            # (the same seed and size; the penalty changes no metric drawn here).
+            same = self.curve_step == 0 and t.steps == 0
+            ms = self.sweep.metrics() if not same else {
                 "l0": np.repeat(m["l0"], len(SWEEP)), "fvu": np.repeat(m["fvu"], len(SWEEP))}
             # Untrained, the four dots are one: their labels would overprint.
             update(self.curve, {"l1": list(SWEEP), "l0": ms["l0"].tolist(),

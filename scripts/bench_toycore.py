@@ -8,8 +8,11 @@ docs/benchmarks/toycore.md (generated; rerun to refresh).
 Targets: one forward pass with all intermediates <= 200 us (a slider drag
 redraws on every tick), the whole fact table <= 5 ms (the table view reruns
 every name), one Adam step of the packer at 1,000 x 100 <= 20 ms (the packing
-demo animates step by step). 10,000 x 100 is timed for information: that is
-the lesson's full run, precomputed by scripts/make_superposition_data.py.
+demo animates step by step), one step of section 9's sparse autoencoders on
+the default data <= 5 ms (the reader's SAE and the sweep of four penalties,
+one minibatch each: what a training tick repeats; Pyodide is several times
+slower). 10,000 x 100 is timed for information: that is the lesson's full
+run, precomputed by scripts/make_superposition_data.py.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import toycore  # noqa: E402
+from toycore import sae  # noqa: E402
 from toycore import superposition as sp  # noqa: E402
 
 OUT = ROOT / "docs" / "benchmarks" / "toycore.md"
@@ -109,6 +113,26 @@ def main(argv: list[str] | None = None) -> int:
         median_time(lambda: packer.step(), repeat),
         20e-3,
         "float32, Gram matrix in one block",
+    ))
+
+    # Section 9's settings (app/sae.py): the vectors the MLP reads for every
+    # pairing and lone name of the default model, a 64-feature dictionary.
+    data = sae.residual_inputs(model.embedding, model.facts, model.cfg.attn_strength)
+    mine = sae.SAETrainer(data.x, 64, 0.3, lr=0.01, batch_size=64, seed=0)
+    sweep = sae.SAETrainer(data.x, 64, [0.03, 0.1, 0.3, 1.0], lr=0.01, batch_size=64, seed=0)
+    mine.update(5)
+    sweep.update(5)
+    rows.append((
+        "sparse autoencoders: one Adam step of yours and of the sweep of four",
+        median_time(lambda: (mine.update(), sweep.update()), repeat),
+        5e-3,
+        f"{len(data.x)} x {data.x.shape[1]} inputs, minibatch 64, 64 features",
+    ))
+    rows.append((
+        "sparse autoencoder: its metrics on every input (a redraw)",
+        median_time(lambda: mine.metrics(), repeat),
+        None,
+        f"{len(data.x)} inputs; the sweep's four cost about four times this",
     ))
 
     if not args.quick:

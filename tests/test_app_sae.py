@@ -121,6 +121,18 @@ def test_figures_match_an_independent_calculation() -> None:
     assert len(got_f) == len(live)
 
 
+def test_an_untrained_sweep_beside_a_trained_sae_is_drawn_as_it_is() -> None:
+    state, sec = section()
+    sec.mine.update(30)  # as when a kept SAE comes back with a fresh sweep
+    sec.train_steps(max_steps=0, curve_every=0.0)
+    sec._draw(sweep=True)
+    x, _ = inputs_by_hand(trained_model(state))
+    for i in range(len(A.SWEEP)):
+        a = acts_of(sec.sweep.params, x, i)
+        assert sec.curve.data["l0"][i] == pytest.approx(np.mean((a > 0).sum(axis=1)))
+    assert sec.curve.data["l0"][0] != pytest.approx(sec.point.data["l0"][0])
+
+
 def test_the_penalty_keeps_the_sweep_and_a_stepped_back_slider_its_training() -> None:
     state, sec = section()
     sec.train_steps(max_steps=30)

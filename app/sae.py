@@ -60,6 +60,10 @@ SEED = 0
 TICK_BUDGET_S = 0.025  # steps stop after this long; the redraw follows
 PERIOD_MS = 50
 CURVE_EVERY_S = 0.5  # while the sweep trains, its dots move at most this often
+# In the page, a change elsewhere that may change section 5's model is taken
+# up by a tick once the settings have held still this long: getting that
+# model can mean training it (`trained_model`), far longer than a slider step.
+SETTLE_S = 0.4
 KEEP = 4  # trained SAEs kept per kind, so stepping a slider back is instant
 OWN = ("sae_size", "sae_l1")
 # Keys that are not the toy's settings: nothing here depends on them.
@@ -149,6 +153,8 @@ class SAESection(Section):
         self.numbers: dict[str, object] = {}  # what the sentences say (for tests)
         self._curve_drawn = 0.0  # perf_counter() of the sweep's last redraw
         self.curve_step = 0  # the sweep's step its dots show
+        self._pending = False  # settings elsewhere changed; a tick takes them up
+        self._changed_at = 0.0  # perf_counter() of the latest such change
 
         self.curve = ColumnDataSource({"l1": [], "l0": [], "fvu": [], "label": []})
         self.point = ColumnDataSource({"l0": [], "fvu": []})
@@ -221,12 +227,14 @@ class SAESection(Section):
         self.units_fig = c
 
     # -- the data and the trainers ---------------------------------------------------------
-    def _load(self, model: tc.ToyModel) -> None:
-        """Section 5's model, as now: new data when its names, head or facts
-        changed; the neurons' side of figure (c) in any case."""
+    def _load(self, model: tc.ToyModel) -> bool:
+        """Section 5's model, as now: new data (and fresh SAEs) when its
+        names, head or facts changed, which it returns; the neurons' side of
+        figure (c) in any case."""
         self.model = model
         key = data_key(model)
-        if key != self._data_key:
+        fresh = key != self._data_key
+        if fresh:
             self._data_key = key
             self.data = S.residual_inputs(model.embedding, model.facts,
                                           model.cfg.attn_strength)
@@ -239,6 +247,7 @@ class SAESection(Section):
         _, self.neuron_post, _ = mlp_forward(self.data.x, model.mlp, model.cfg.activation)
         self.neuron_share, _ = S.top_name_share(self.neuron_post, self.data.contains)
         self._draw(sweep=True)
+        return fresh
 
     def _pick_trainers(self, sweep: bool) -> None:
         """The trainers for the current settings: kept ones where they exist
@@ -258,7 +267,9 @@ class SAESection(Section):
 
     @property
     def finished(self) -> bool:
-        return self.mine.steps >= MAX_STEPS and self.sweep.steps >= MAX_STEPS
+        """Both trained to the end, with nothing waiting to be taken up."""
+        return (self.mine.steps >= MAX_STEPS and self.sweep.steps >= MAX_STEPS
+                and not self._pending)
 
     def train_steps(self, budget: float = math.inf, max_steps: int | None = None,
                     curve_every: float = 0.0) -> None:
@@ -463,12 +474,30 @@ class SAESection(Section):
         self.l1.value = self.state.sae_l1
 
     def _refresh(self, *_events) -> None:
-        model = trained_model(self.state)
-        if model is self.model:
+        """Another section's setting changed (and this section is on screen,
+        or has just come back). Without the page, at once; in the page, a
+        tick takes it up once the settings hold still (SETTLE_S), so a step
+        of a slider elsewhere, or a foreseen one and its undo, costs nothing
+        here."""
+        if not self._seen_by_page:
+            self._take_up(resume=True)
             return
+        self._pending = True
+        self._changed_at = time.perf_counter()
+        if not self.loop.running:
+            self.loop.start()
+
+    def _take_up(self, resume: bool) -> bool:
+        """Section 5's model for the state as it is now, if it is another;
+        returns whether that brought new data (and new SAEs, which train
+        if `resume` and the loop ran or the page shows the section)."""
+        self._pending = False
         running = self.loop.running
-        self._load(model)
-        self._resume(running)
+        model = trained_model(self.state)
+        fresh = model is not self.model and self._load(model)
+        if fresh and resume:
+            self._resume(running)
+        return fresh
 
     def _on_size(self, *_events) -> None:
         running = self.loop.running
@@ -494,8 +523,8 @@ class SAESection(Section):
 
     def set_on_screen(self, flag: bool) -> None:
         """Train while the reader can see the section; pause when they cannot."""
-        super().set_on_screen(flag)
         self._seen_by_page = True
+        super().set_on_screen(flag)
         if flag and not self._held and not self.finished and not self.loop.running:
             self.loop.start()
         elif not flag and self.loop.running:
@@ -503,6 +532,12 @@ class SAESection(Section):
 
     # -- buttons ------------------------------------------------------------------------------
     def _tick(self) -> bool:
+        if self._pending:
+            if time.perf_counter() - self._changed_at < SETTLE_S:
+                return False
+            fresh = self._take_up(resume=True)
+            # Nothing new and the reader had stopped: stop again.
+            return self.finished or (self._held and not fresh)
         self.train_steps(TICK_BUDGET_S, curve_every=CURVE_EVERY_S)
         return self.finished
 
@@ -519,6 +554,8 @@ class SAESection(Section):
     def _on_stop(self, _event=None) -> None:
         self._held = True
         self.loop.stop()
+        if self._pending:  # the figures must not stay on the old settings
+            self._take_up(resume=False)
 
     def panel(self) -> pn.viewable.Viewable:
         prose = (

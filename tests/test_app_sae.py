@@ -160,15 +160,45 @@ def test_other_sections_settings_reach_it_only_when_they_change_its_model() -> N
     model = trained_model(state)
     x, _ = inputs_by_hand(model)
     np.testing.assert_allclose(sec.data.x, x, atol=1e-12)
-    # Off screen the change waits for the section to come back.
-    sec.set_on_screen(False)
-    state.attn = 1.0
-    assert sec.data.x.shape == x.shape and np.allclose(sec.data.x, x)
+
+
+def test_in_the_page_other_sections_changes_wait_for_a_tick(monkeypatch) -> None:
+    """With the page reporting the screen, a change elsewhere costs the step
+    nothing here (section 5's model may need training); a tick takes it up
+    once the settings hold still, and Stop takes it up at once."""
+    state, sec = section()
     sec.set_on_screen(True)
+    data = sec.data
+    state.attn = 0.5
+    assert sec.data is data and sec._pending and sec.loop.running and not sec.finished
+    assert sec._tick() is False and sec.data is data  # not yet still for SETTLE_S
+    monkeypatch.setattr(A, "SETTLE_S", 0.0)
+    sec._tick()
+    assert not sec._pending and sec.data is not data
+    np.testing.assert_allclose(sec.data.x, inputs_by_hand(trained_model(state))[0], atol=1e-12)
+    # A foreseen step and its undo: taken up, nothing to change.
+    data, mine = sec.data, sec.mine
+    state.attn = 0.6
+    state.attn = 0.5
+    sec._tick()
+    assert sec.data is data and sec.mine is mine
+    state.attn = 1.0
+    sec._on_stop()
+    assert not sec._pending and not sec.loop.running
+    np.testing.assert_allclose(sec.data.x, inputs_by_hand(trained_model(state))[0], atol=1e-12)
+    # Off screen a change waits for the section to come back, then a tick.
+    sec.set_on_screen(False)
+    data = sec.data
+    state.attn = 0.7
+    assert sec.data is data and not sec._pending
+    sec.set_on_screen(True)
+    assert sec._pending and sec.loop.running
+    sec.loop.tick()
     np.testing.assert_allclose(sec.data.x, inputs_by_hand(trained_model(state))[0], atol=1e-12)
 
 
-def test_training_follows_the_screen_and_the_buttons() -> None:
+def test_training_follows_the_screen_and_the_buttons(monkeypatch) -> None:
+    monkeypatch.setattr(A, "SETTLE_S", 0.0)
     state, sec = section()
     assert not sec.loop.running  # no page: nothing trains by itself
     sec.set_on_screen(True)
@@ -181,6 +211,9 @@ def test_training_follows_the_screen_and_the_buttons() -> None:
     sec.set_on_screen(False)
     sec.set_on_screen(True)
     assert not sec.loop.running, "the reader stopped it: it stays stopped"
+    state.cap_neurons = 5  # section 5's neurons: the SAE's data is as it was
+    sec.loop.tick()  # the tick that takes the change up (SETTLE_S is 0 here)
+    assert not sec.loop.running, "still stopped"
     state.sae_l1 = 0.4  # a new setting asks to see its result
     assert sec.loop.running
     sec._on_stop()

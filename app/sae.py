@@ -380,11 +380,11 @@ class SAESection(Section):
             f"{strong(num(float(m['l0'][0]), 1))} features active per input on average; "
             f"{int(m['dead'][0])} of {s.sae_size} features dead (active on no input)."
             f"{self._missed_text(best)}</p>")
-        self.compare.html = self._tradeoff_text() + self._units_text(f_share, alive)
         self.numbers = {"found": found, "names": k, "dims": dims, "overlap": overlap,
                         "names_per_input": names_per_input, "live": n_live,
                         "fvu": float(m["fvu"][0]), "l0": float(m["l0"][0]),
                         "dead": int(m["dead"][0])}
+        self.compare.html = self._tradeoff_text() + self._units_text(f_share, alive)
 
     def _missed_text(self, best: np.ndarray) -> str:
         """The names no live feature matches, with how many inputs hold each

@@ -14,7 +14,10 @@ Training runs in short Loop ticks, the reader's SAE first and then the
 sweep. It starts by itself when the section comes on screen in the page
 (and pauses when it leaves), and again after a setting changes; Train and
 Stop work as in sections 5 and 7. Before any step every figure shows the
-random starting dictionary (step 0), so no chart is blank.
+random starting dictionary (step 0), so no chart is blank. In the page, a
+change in another section reaches this one through a tick once the
+settings hold still (SETTLE_S): section 5's model may have to be trained
+for it, which no slider step should wait for.
 """
 
 from __future__ import annotations

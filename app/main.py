@@ -35,6 +35,7 @@ SECTION_CLASSES = {
     "edit": ("app.edit", "EditSection"),
     "superposition": ("app.superposition", "SuperpositionSection"),
     "params": ("app.params", "ParamsSection"),
+    "sae": ("app.sae", "SAESection"),
 }
 
 

@@ -21,7 +21,7 @@ from toycore.capacity import ANSWERS
 from toycore.facts import DEFAULT_FACTS
 
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
-            "params")
+            "params", "sae")
 MAX_TEXT = 120
 # The default fact table's sports, for the "second sport" a neuron may write.
 SPORTS = list(dict.fromkeys(row[2] for row in DEFAULT_FACTS))
@@ -94,6 +94,11 @@ class AppState(param.Parameterized):
     p_tied = param.Boolean(default=False, doc="Unembedding shares the embedding's weights.")
     p_attn = param.Boolean(default=True,
                            doc="Attention has weights (the toy's steps are fixed rules).")
+    # Section 9: a sparse autoencoder on section 5's MLP input (training is not saved).
+    sae_size = param.Integer(default=64, bounds=(8, 128),
+                             doc="Features in the sparse autoencoder's dictionary.")
+    sae_l1 = param.Number(default=0.3, bounds=(0.0, 2.0),
+                          doc="Its sparsity penalty: the L1 coefficient on feature activations.")
     # Page flags, for presenters and bloggers embedding one figure.
     show = param.ListSelector(default=list(SECTIONS), objects=list(SECTIONS),
                               doc="Sections shown; an embed picks one.")

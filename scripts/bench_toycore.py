@@ -16,6 +16,9 @@ Section 5's trainer: one Adam step at the default settings <= 1 ms (a page
 tick takes a few dozen, and Pyodide is about 4x slower), a whole default
 training <= 300 ms (what trained_model costs for a setting not yet trained);
 the largest setting (60 facts, 64 neurons) is timed for information.
+Section 9: one step of its sparse autoencoders on the default data <= 5 ms
+(the reader's SAE and the sweep of four penalties, one minibatch each: what a
+training tick repeats; Pyodide is several times slower).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import toycore  # noqa: E402
 from toycore import capacity as cap  # noqa: E402
+from toycore import sae  # noqa: E402
 from toycore import superposition as sp  # noqa: E402
 
 OUT = ROOT / "docs" / "benchmarks" / "toycore.md"
@@ -154,6 +158,26 @@ def main(argv: list[str] | None = None) -> int:
         20e-3,
         f"pair stats, two histograms, per-vector stats in one pass "
         f"({sv['vector_stats']['directions']:,} directions)",
+    ))
+
+    # Section 9's settings (app/sae.py): the vectors the MLP reads for every
+    # pairing and lone name of the default model, a 64-feature dictionary.
+    data = sae.residual_inputs(model.embedding, model.facts, model.cfg.attn_strength)
+    mine = sae.SAETrainer(data.x, 64, 0.3, lr=0.01, batch_size=64, seed=0)
+    sweep = sae.SAETrainer(data.x, 64, [0.03, 0.1, 0.3, 1.0], lr=0.01, batch_size=64, seed=0)
+    mine.update(5)
+    sweep.update(5)
+    rows.append((
+        "sparse autoencoders: one Adam step of yours and of the sweep of four",
+        median_time(lambda: (mine.update(), sweep.update()), repeat),
+        5e-3,
+        f"{len(data.x)} x {data.x.shape[1]} inputs, minibatch 64, 64 features",
+    ))
+    rows.append((
+        "sparse autoencoder: its metrics on every input (a redraw)",
+        median_time(lambda: mine.metrics(), repeat),
+        None,
+        f"{len(data.x)} inputs; the sweep's four cost about four times this",
     ))
 
     if not args.quick:

@@ -11,8 +11,14 @@ more second, then captures:
   the whole page, at half scale to keep the files small;
 - `recall-presenter.png` and `neuron-dark.png`: one section each in those
   modes at full scale, to read the details;
-- `phone-recall.png` and `phone-neuron.png`: those sections on a 420 px
-  wide screen (a phone), where side-by-side figures stack.
+- `phone-recall.png`, `phone-neuron.png` and `phone-sae.png`: those
+  sections on a 420 px wide screen (a phone), where side-by-side figures
+  stack.
+
+Section 9 trains when it comes on screen: its shots wait (up to a minute)
+until its answer says it is trained, so they show the trained dictionary,
+in a window as tall as the longest shot (figures off screen repaint only
+when they come into view).
 
 The site is served from a temporary snapshot, as in scripts/bench_browser.py.
 Writes docs/screenshots/README.md listing the files (generated).
@@ -34,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit",
-            "superposition", "params")
+            "superposition", "params", "sae")
 # name -> (query, section to clip to or None for the whole page, scale, what it shows)
 SHOTS = {
     **{k: (f"?show={k}", k, 1, f"section `{k}`") for k in SECTIONS},
@@ -56,8 +62,12 @@ SHOTS = {
                       "section `capacity` with `theme=dark`, full scale"),
     "phone-capacity": ("?show=capacity", "capacity", 1,
                        "section `capacity` on a 420 px wide screen (a phone)"),
+    "phone-sae": ("?show=sae", "sae", 1, "section `sae` on a 420 px wide screen (a phone)"),
 }
-WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-capacity": 420}  # px; else 1280
+WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-capacity": 420,
+         "phone-sae": 420}  # px; the others are 1280 wide
+# Text a section shows once it is worth a picture (it trains in the page).
+READY = {"sae": "Adam steps each"}
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here
 
 
@@ -75,7 +85,8 @@ def shrink_png(data: bytes) -> bytes:
 def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str],
           width: int = 1280) -> tuple[bytes, str]:
     page = ctx.new_page()
-    page.set_viewport_size({"width": width, "height": 900})
+    page.set_viewport_size({"width": width,
+                            "height": MAX_SECTION_HEIGHT if section in READY else 900})
     page.on("pageerror", lambda e: errors.append(f"{url}: pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: console: {m.text}"))
     try:
@@ -84,6 +95,12 @@ def shoot(ctx, url: str, section: str | None, wait_live, errors: list[str],
         # The page skips rendering sections far from the screen; a capture
         # of the whole page (or of a section off it) would show them blank.
         page.evaluate("() => window.wfl.skipOffScreen && window.wfl.skipOffScreen(false)")
+        if section in READY:
+            try:
+                page.locator(f".wfl-{section}").get_by_text(READY[section]).first.wait_for(
+                    timeout=60_000)
+            except Exception:  # noqa: BLE001 - a slow page still gets its picture
+                errors.append(f"{url}: not ready after a minute ({READY[section]!r})")
         time.sleep(1.0)
         note = ""
         if section:

@@ -53,11 +53,12 @@ __all__ = [
 ]
 
 
-# The other helper's modules (parameter counting, superposition demo) are
-# loaded on first use (PEP 562): `tc.params`, `tc.superposition`. Lazy so
-# that importing toycore stays cheap in Pyodide and never fails because of
-# a module the forward pass does not need.
-_LAZY_SUBMODULES = ("params", "superposition")
+# The modules the forward pass does not need (parameter counting, the
+# superposition demo, sparse autoencoders) are loaded on first use (PEP 562):
+# `tc.params`, `tc.superposition`, `tc.sae`. Lazy so that importing toycore
+# stays cheap in Pyodide and never fails because of a module the forward
+# pass does not need.
+_LAZY_SUBMODULES = ("params", "sae", "superposition")
 
 
 def __getattr__(name: str) -> object:

@@ -1,9 +1,10 @@
 """Section 6, edit a fact: make Michael Jordan play golf and see what else moved.
 
 The edit is recomputed whenever its inputs change (no "apply" step), so the
-URL's edit_person / edit_sport / edit_method fully describe what is shown.
-It starts from the shared model, so tilting the names in section 3 makes
-the edit spill onto the half matches.
+URL's edit_person / edit_sport / edit_method / edit_model fully describe what
+is shown. It edits either the shared hand-built model (tilting the names in
+section 3 makes the edit spill onto the half matches) or the model section 5
+trained, whose neurons are shared between facts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange
 
+import toycore as tc
+from app.capacity import TRAINING_KEYS, trained_model
 from app.common import (
     ACCENT,
     BAD,
@@ -37,6 +40,32 @@ from toycore.edit import edit_fact
 
 METHODS = {"Swap the sport in the neuron's column": "column",
            "Rank-one update of W_down (ROME-style)": "rank_one"}
+MODELS = {"Hand-built: a neuron per fact": "built",
+          "Trained in section 5: shared neurons": "trained"}
+ROW_PX, LEGEND_PX = 22, 110  # a row per fact, and the legend's four lines below them
+
+
+def chart_height(facts: int) -> int:
+    return max(320, ROW_PX * facts) + LEGEND_PX
+
+
+def not_recalled(model: tc.ToyModel, person: str) -> str:
+    """A hint when the person is in the model's table but the model does not
+    recall them (a trained model rarely recalls every fact): whom it does."""
+    fact = model.facts.get(person)
+    answers = model.answers()
+    if fact is None or answers[fact.name] == fact.sport:
+        return ""
+    known = [f.name for f in model.facts if answers[f.name] == f.sport]
+    if not known:
+        return f" This model recalls none of its {len(model.facts)} facts."
+    return (f" This model does not recall {fact.name}; it does recall, for example, "
+            f"{', '.join(known[:3])}.")
+
+
+def model_to_edit(state: AppState) -> tc.ToyModel:
+    """The hand-built model, or the one section 5 trained (app.capacity)."""
+    return trained_model(state) if state.edit_model == "trained" else model_for(state)
 
 
 # The "after" bar's colour says what happened to the fact; the legend has
@@ -94,7 +123,7 @@ class EditSection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        model = model_for(state)
+        model = model_to_edit(state)
         self.person = pn.widgets.AutocompleteInput(
             label="Person whose sport to change", value=state.edit_person,
             options=[f.name for f in model.facts], restrict=False, case_sensitive=False,
@@ -104,12 +133,13 @@ class EditSection(Section):
             restrict=False, case_sensitive=False, min_characters=1, sizing_mode="stretch_width")
         self.method = pn.widgets.RadioButtonGroup(label="How to edit", options=METHODS,
                                                   value=state.edit_method)
+        self.which = pn.widgets.RadioButtonGroup(label="Model to edit", options=MODELS,
+                                                 value=state.edit_model)
         self.result = LiveText(state, "wfl-edit-result")
         names = [f.name for f in model.facts]
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
                                                        "color", "kind")})
-        # A row per fact, and room for the legend's four lines below them.
-        f = fig(state, height=max(320, 22 * len(names)) + 110,
+        f = fig(state, height=chart_height(len(names)),
                 y_range=FactorRange(*reversed(names)),
                 x_range=X_RANGE, title="Each fact's own sport, before and after the edit",
                 x_axis_label="what the MLP writes\nalong the fact's sport")
@@ -137,24 +167,37 @@ class EditSection(Section):
                 w(lambda *es, k=key: setattr(state, k, typed_text(*es)[:MAX_TEXT])),
                 ["value", "value_input"])
         self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
-        self.watch_refresh(["edit_person", "edit_sport", "edit_method", *MODEL_KEYS])
+        self.which.param.watch(w(lambda e: setattr(state, "edit_model", e.new)), "value")
+        state.param.watch(w(self._sync), ["edit_method", "edit_model"])
+        self.watch_refresh(["edit_person", "edit_sport", "edit_method", "edit_model",
+                            *MODEL_KEYS, *TRAINING_KEYS])
         self._refresh()
+
+    def _sync(self, *_events) -> None:
+        self.method.value = self.state.edit_method
+        self.which.value = self.state.edit_model
 
     def _refresh(self, *_events) -> None:
         s = self.state
-        model = model_for(s)
+        model = model_to_edit(s)
+        names = [f.name for f in model.facts]
+        if self.person.options != names:  # section 5's table differs from the hand-built one
+            self.person.options = names
+            self.sport.options = list(model.sports)
         try:
             _, report = edit_fact(model, s.edit_person, s.edit_sport, s.edit_method)
         except (ValueError, KeyError) as err:
-            self.say(str(err.args[0]) if err.args else "That edit is not possible.")
+            text = str(err.args[0]) if err.args else "That edit is not possible."
+            self.say(text + not_recalled(model, s.edit_person))
             self.result.html = "<p>No edit made.</p>"
             self.facts.data = {k: [] for k in self.facts.data}
             self.target.data = {k: [] for k in self.target.data}
             return
         self.say()
-        self.fig.y_range.factors = list(reversed([r["name"] for r in
-                                                  [report["target"], *report["others"]]
-                                                  if r]))
+        rows = [r["name"] for r in [report["target"], *report["others"]] if r]
+        self.fig.y_range.factors = list(reversed(rows))
+        if self.fig.height != chart_height(len(rows)):
+            self.fig.height = chart_height(len(rows))
         facts, target = report_data(report), target_data(report)
         lo, hi = x_range_for(facts["before"], facts["after"], target["x"])
         if (self.fig.x_range.start, self.fig.x_range.end) != (lo, hi):
@@ -178,8 +221,18 @@ class EditSection(Section):
     def panel(self) -> pn.viewable.Viewable:
         prose = (
             "If a fact lives in a neuron's column, rewriting that column rewrites the fact. "
-            "With one clean neuron per fact nothing else moves. Tilt the names in section 3, "
-            "or share neurons as in section 5, and other facts start to move with it."
+            "The hand-built model gives each fact a neuron of its own, so with ReLU and "
+            "perpendicular names nothing else moves; tilt the names in section 3 and the "
+            "edit spills onto the half matches. The model section 5 trained shares its "
+            "neurons between facts, so an edit there moves every fact that shares them: "
+            "the collateral damage an edit in a real model risks. *Swap the sport* rewrites "
+            "the columns of every neuron that fires for the name. The *rank-one* update, "
+            "after ROME (Meng et al., 2022), treats W_down as a memory from keys (the "
+            "neurons' activations for a name) to values (what gets written): it adds the "
+            "smallest change to W_down, a single outer product (so of rank one), that makes "
+            "this name's key write the new sport, measured against the other facts' keys, so "
+            "they move only as far as their keys overlap this one."
         )
-        controls = [pn.Row(self.person, self.sport, sizing_mode="stretch_width"), self.method]
+        controls = [pn.Row(self.person, self.sport, sizing_mode="stretch_width"),
+                    self.which, self.method]
         return self.layout(prose, controls, [self.result, bokeh(self.fig)])

@@ -72,6 +72,8 @@ class AppState(param.Parameterized):
     # Section 6: edit a fact.
     edit_person = param.String(default="Michael Jordan", doc="Whose fact to change.")
     edit_sport = param.String(default="golf", doc="The sport to write instead.")
+    edit_model = param.Selector(default="built", objects=["built", "trained"],
+                                doc="Which model to edit: the hand-built one, or section 5's.")
     edit_method = param.Selector(default="column", objects=["column", "rank_one"],
                                  doc="How the edit is made (toycore.edit).")
     # Section 7: superposition.

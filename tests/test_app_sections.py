@@ -975,3 +975,52 @@ def test_every_source_holds_what_bokeh_accepts() -> None:
                    {"edit_sport": "chess"}, {"sp_n": 2, "sp_d": 2}):
         state.param.update(**change)
         check(str(change))
+
+
+def test_editing_section_5s_model_moves_the_facts_that_share_its_neurons() -> None:
+    """A column edit rewrites the columns of the neurons that fire for the name;
+    in section 5's trained model other facts use those neurons too, and
+    exactly the facts with some activation on them move."""
+    from app.capacity import trained_model
+    from app.edit import EditSection
+
+    state = AppState(edit_model="trained", edit_person="Kobe Bryant", edit_sport="golf")
+    sec = EditSection(state)
+    model = trained_model(state)
+    e, m = model.embedding, model.mlp
+    threshold = model.cfg.fire_threshold
+
+    def hidden(first: str, last: str) -> np.ndarray:
+        x = e.vec(last) + model.cfg.attn_strength * e.vec(first)
+        return relu(m.W_up @ x + m.b_up)
+
+    edited = np.flatnonzero(hidden("Kobe", "Bryant") >= threshold)
+    assert len(edited) >= 1
+    shift = dict(zip(sec.facts.data["name"], sec.facts.data["shift"], strict=True))
+    for f in model.facts:
+        if f.name == "Kobe Bryant":
+            continue
+        shares = bool(np.any(hidden(f.first, f.last)[edited] > 1e-9))
+        assert (shift[f.name] > 1e-9) == shares, f.name
+    assert sum(s > 1e-9 for n, s in shift.items() if n != "Kobe Bryant") >= 1
+    assert sec.person.options == [f.name for f in model.facts]
+    # The hand-built model again: one neuron per fact, nothing else moves.
+    sec.which.value = "built"
+    assert state.edit_model == "built"
+    others = [s for n, s in zip(sec.facts.data["name"], sec.facts.data["shift"], strict=True)
+              if n != "Kobe Bryant"]
+    assert max(others) < 1e-9
+
+
+def test_an_edit_of_a_fact_the_trained_model_does_not_recall_says_whom_it_does() -> None:
+    from app.capacity import trained_model
+    from app.edit import EditSection
+
+    state = AppState(edit_model="trained")
+    model = trained_model(state)
+    lost = next(f for f in model.facts if model.run(f.name).answer != f.sport)
+    state.edit_person = lost.name
+    sec = EditSection(state)
+    assert sec.message.visible and f"does not recall {lost.name}" in sec.message.object
+    known = [f.name for f in model.facts if model.run(f.name).answer == f.sport]
+    assert ", ".join(known[:3]) in sec.message.object

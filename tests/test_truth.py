@@ -375,3 +375,59 @@ def test_every_answer_sentence_matches_its_figures(page, values: dict) -> None:
     check_attention(page)
     for section in page.wfl_sections.values():
         assert not section.message.visible, (section.key, section.message.object)
+
+
+# -- section 6 --------------------------------------------------------------------
+RESULT = re.compile(
+    r"^(?P<fact>.+?) was (?P<old>.+?); after (?P<how>the column of|a rank-one change to) "
+    r"neuron\(s\) (?P<neurons>.+?) the model (?P<verdict>now answers|still does not answer) "
+    r"(?P<new>.+?) \(read-out (?P<r>-?\d+\.\d+)\)\. Other facts that moved: (?P<moved>\d+) of "
+    r"(?P<others>\d+) \(largest shift (?P<shift>\d+\.\d+)\); answers changed: (?P<changed>.+)\.$")
+
+
+def check_edit(page) -> None:
+    sec = page.wfl_sections["edit"]
+    state = page.wfl_state
+    text = sec.result.text
+    if sec.message.visible:
+        assert text == "No edit made."
+        assert not sec.facts.data["name"] and not sec.target.data["x"]
+        return
+    m = RESULT.match(text)
+    assert m, text
+    d = sec.facts.data
+    rows = dict(zip(d["name"], zip(d["shift"], d["kind"], strict=True), strict=True))
+    others = {n: v for n, v in rows.items() if n != m["fact"]}
+    assert int(m["others"]) == len(others)
+    assert int(m["moved"]) == sum(s > 1e-6 for s, _ in others.values())
+    assert close(m["shift"], max((s for s, _ in others.values()), default=0.0), 3)
+    changed = [n for n, (_, k) in others.items() if k == "after: answer changed"]
+    assert (m["changed"] == "none") == (not changed)
+    if changed:
+        assert m["changed"].split(", ") == changed
+    assert m["how"] == {"column": "the column of", "rank_one": "a rank-one change to"}[
+        state.edit_method]
+    if sec.target.data["x"]:
+        assert close(m["r"], sec.target.data["x"][0])
+    if m["verdict"] == "now answers":
+        assert float(m["r"]) >= 0.5 - 0.005
+    assert m["new"].casefold() == " ".join(state.edit_sport.split()).casefold()
+
+
+EDITS = [
+    {"edit_person": p, "edit_sport": s, "edit_method": meth, "edit_model": which}
+    for p in ("Michael Jordan", "Kobe Bryant", "Tiger Woods", "Nobody Atall", "Michael", "")
+    for s in ("golf", "cricket", "", "Jordan")
+    for meth in ("column", "rank_one")
+    for which in ("built", "trained")
+]
+
+
+@pytest.mark.parametrize("more", [{}, {"angle_jp": 60.0}, {"activation": "gelu"},
+                                  {"cap_neurons": 32}, {"cap_d": 8, "cap_sports": "distinct"}],
+                         ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "default")
+def test_every_edit_sentence_matches_its_chart(more: dict) -> None:
+    page = build_app("show=edit&" + "&".join(f"{k}={v}" for k, v in more.items()))
+    for values in EDITS:
+        page.wfl_state.param.update(**values)
+        check_edit(page)

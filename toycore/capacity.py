@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from toycore.config import Config
 from toycore.embedding import Embedding
 from toycore.facts import Fact, FactTable, default_facts
 from toycore.learn import Trainer
@@ -132,10 +133,12 @@ def sharing_cache(model: ToyModel) -> dict[str, np.ndarray]:
 def capacity_trainer(n: int, answers: str, d: int, neurons: int, activation: str = "relu",
                      attn: float = 1.0) -> Trainer:
     """An untrained Trainer for the first n facts of the kind `answers`, in
-    d dimensions with this many neurons; `STEPS` steps finish it."""
+    d dimensions with this many neurons; `STEPS` steps finish it. Its model
+    counts a neuron as firing from FIRE_AT, so every section says "fires" alike."""
     facts = capacity_facts(n, answers)
+    cfg = Config(activation=activation, attn_strength=attn, fire_threshold=FIRE_AT)
     return Trainer(facts, capacity_embedding(facts, d), d_mlp=neurons, seed=SEED, lr=LR,
-                   activation=activation, attn_strength=attn)
+                   cfg=cfg)
 
 
 def one_neuron_per_answer(facts: FactTable, neurons: int) -> int:

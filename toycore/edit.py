@@ -79,9 +79,11 @@ def edit_fact(
     if method == "column":
         firing = list(run.fired)
         if not firing:
+            responds = np.any(np.abs(run.cache["mlp.hook_post"][-1]) > 1e-12)
             raise ValueError(
                 f"No neuron fires for {fact.name}, so there is no column to edit; "
-                "try the rank-one edit."
+                + ("try the rank-one edit." if responds else
+                   "no neuron responds to the name at all, so no edit has anything to change.")
             )
         if old is None:
             raise ValueError(

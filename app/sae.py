@@ -30,7 +30,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, FixedTicker, LabelSet, Span
 
 import toycore as tc
-from app.capacity import trained_model
+from app.capacity import TRAINING_KEYS, trained_model
 from app.common import (
     ACCENT,
     FIRE,
@@ -51,7 +51,7 @@ from app.common import (
     text_color,
     update,
 )
-from app.state import AppState, state_keys
+from app.state import AppState
 from toycore import sae as S
 from toycore.model import mlp_forward
 
@@ -69,8 +69,6 @@ CURVE_EVERY_S = 0.5  # while the sweep trains, its dots move at most this often
 SETTLE_S = 0.4
 KEEP = 4  # trained SAEs kept per kind, so stepping a slider back is instant
 OWN = ("sae_size", "sae_l1")
-# Keys that are not the toy's settings: nothing here depends on them.
-PAGE_FLAGS = ("show", "controls", "prose", "presenter", "theme", "embed")
 # The match charts' height: the axis and legend, then a row per name at the
 # height of its label's type (as the capacity heatmap).
 MATCH_AXIS_PX = {False: 120, True: 170}
@@ -85,13 +83,6 @@ UNIT_LABELS = {0: "SAE features", 1: "section 5's\nneurons"}
 def match_height(rows: int, presenter: bool) -> int:
     """A match chart's height (px) for this many names."""
     return MATCH_AXIS_PX[presenter] + MATCH_ROW_PX[presenter] * max(rows, 8)
-
-
-def upstream_keys() -> list[str]:
-    """Every setting of the other sections: section 5's model may follow any
-    of them (`trained_model` says which), so all are watched, and a change
-    that leaves that model as it was costs one cache look-up."""
-    return [k for k in state_keys() if k not in OWN and k not in PAGE_FLAGS]
 
 
 def data_key(model: tc.ToyModel) -> tuple:
@@ -174,7 +165,7 @@ class SAESection(Section):
         state.param.watch(w(self._on_size), ["sae_size"])
         state.param.watch(w(self._on_l1), ["sae_l1"])
         state.param.watch(w(self._sync), list(OWN))
-        self.watch_refresh(upstream_keys())
+        self.watch_refresh(list(TRAINING_KEYS))  # what section 5's model follows
         self._load(trained_model(state))
 
     # -- figures ------------------------------------------------------------------------

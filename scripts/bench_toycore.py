@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({sv['vector_stats']['directions']:,} directions)",
     ))
 
-    # Section 9's settings (app/sae.py): the vectors the MLP reads for every
-    # pairing and lone name of the default model, a 64-feature dictionary.
-    data = sae.residual_inputs(model.embedding, model.facts, model.cfg.attn_strength)
+    # Section 9's settings (app/sae.py): the vectors section 5's default MLP
+    # reads (23 facts, names in 24 dimensions) for every pairing and lone
+    # name, a 64-feature dictionary.
+    facts = cap.capacity_facts(23, "shared")
+    data = sae.residual_inputs(cap.capacity_embedding(facts, 24), facts, 1.0)
     mine = sae.SAETrainer(data.x, 64, 0.3, lr=0.01, batch_size=64, seed=0)
     sweep = sae.SAETrainer(data.x, 64, [0.03, 0.1, 0.3, 1.0], lr=0.01, batch_size=64, seed=0)
     mine.update(5)

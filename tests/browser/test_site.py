@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 
 import toycore as tc
+from app.state import SECTIONS, AppState
+from app.superposition import SuperpositionSection
 
 NAME_INPUT = "input[placeholder^='Type a name']"
 
@@ -1297,12 +1299,12 @@ def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched)
     w.wait_live()
     assert w.page.evaluate("() => window.wfl.skipsOffScreen") is True
     sections = w.page.evaluate(SECTION_HEIGHTS_JS)
-    assert len(sections) == 8, sections
+    assert len(sections) == len(SECTIONS), sections
     for s in sections:
         assert s["skipping"] == "auto", s
         assert s["kept"] == pytest.approx(s["drawn"], abs=1.0), s
     near = "Next-token guess (softmax over sports)"
-    far = "All pairs, 0–180° (band: 89–91°, dashed: Welch bound)"
+    far = SuperpositionSection(AppState()).full_fig.title.text  # section 7's first figure
     assert w.page.evaluate(FIGURE_BOX_JS, near)["rendered"] is True
     assert w.page.evaluate(FIGURE_BOX_JS, far)["rendered"] is False
     y = w.page.evaluate(FIGURE_BOX_JS, far)["box"]["y"]
@@ -1317,10 +1319,10 @@ def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched)
     # Printing renders every section, and skipping resumes afterwards.
     styles = "() => (" + SECTION_HEIGHTS_JS + ")().map((s) => s.skipping)"
     w.page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
-    assert w.page.evaluate(styles) == ["visible"] * 8
+    assert w.page.evaluate(styles) == ["visible"] * len(SECTIONS)
     assert w.page.evaluate("() => window.wfl.skipsOffScreen") is False
     w.page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
-    assert w.page.evaluate(styles) == ["auto"] * 8
+    assert w.page.evaluate(styles) == ["auto"] * len(SECTIONS)
     # An embed of one section has nothing far from the screen to skip.
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
@@ -1529,8 +1531,9 @@ AXIS_PIXELS_JS = """() => {
     fresh(v);
     const copies = wfl.axisCopies;
     const copied = fresh(v);
-    const axes = v.computed_renderer_views.filter((r) => r.model.type && /Axis$/.test(r.model.type)
-      && r.model.visible).length;
+    // A colour bar draws an axis of its own, copied like the figure's.
+    const axes = v.computed_renderer_views.filter((r) => r.model.type && r.model.visible
+      && (/Axis$/.test(r.model.type) || r.model.type === "ColorBar")).length;
     let same = true, differ = 0, worst = 0;
     for (let k = 0; k < own.data.length; k++) {
       if (own.data[k] !== again.data[k]) same = false;

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -56,20 +56,26 @@ ACTIVATION_FNS = {"relu": relu, "gelu": gelu, "gelu_tanh": gelu_tanh}
 # by hand so the reader can turn it down with one knob.
 
 
-def attention_pattern(kinds: Sequence[str]) -> np.ndarray:
-    """pattern[i, j] = 1 when position i is a last name and j is the nearest
-    first name before it; every other position attends nowhere (as if to a
+def look_back(kinds: Sequence[str], reader: Callable[[str], bool], target: str) -> np.ndarray:
+    """A hand-set head's pattern: pattern[i, j] = 1 when position i's kind is
+    one the head reads at and j is the nearest position before it of kind
+    `target`; every other position attends nowhere (as if to a
     beginning-of-text token whose value is zero)."""
     n = len(kinds)
     pattern = np.zeros((n, n))
     for i in range(n):
-        if kinds[i] != "last":
+        if not reader(kinds[i]):
             continue
         for j in range(i - 1, -1, -1):
-            if kinds[j] == "first":
+            if kinds[j] == target:
                 pattern[i, j] = 1.0
                 break
     return pattern
+
+
+def attention_pattern(kinds: Sequence[str]) -> np.ndarray:
+    """At a last name, look back at the nearest first name."""
+    return look_back(kinds, lambda kind: kind == "last", "first")
 
 
 def attention_forward(
@@ -178,18 +184,9 @@ def mlp_forward(
 
 
 def move_pattern(kinds: Sequence[str]) -> np.ndarray:
-    """pattern[i, j] = 1 when position i is a word that is not part of a name
-    and j is the nearest last name before it; names attend nowhere."""
-    n = len(kinds)
-    pattern = np.zeros((n, n))
-    for i in range(n):
-        if kinds[i] in ("first", "last"):
-            continue
-        for j in range(i - 1, -1, -1):
-            if kinds[j] == "last":
-                pattern[i, j] = 1.0
-                break
-    return pattern
+    """At a word that is not part of a name, look back at the nearest last
+    name; names attend nowhere."""
+    return look_back(kinds, lambda kind: kind not in ("first", "last"), "last")
 
 
 def move_forward(

@@ -38,9 +38,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from app.state import SECTIONS  # noqa: E402 - a shot per section, as the page lists them
+
 OUT = ROOT / "docs" / "screenshots"
-SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit",
-            "superposition", "params", "sae")
 # name -> (query, section to clip to or None for the whole page, scale, what it shows)
 SHOTS = {
     **{k: (f"?show={k}", k, 1, f"section `{k}`") for k in SECTIONS},

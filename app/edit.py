@@ -42,11 +42,14 @@ METHODS = {"Swap the sport in the neuron's column": "column",
            "Rank-one update of W_down (ROME-style)": "rank_one"}
 MODELS = {"Hand-built: a neuron per fact": "built",
           "Trained in section 5: shared neurons": "trained"}
-ROW_PX, LEGEND_PX = 22, 110  # a row per fact, and the legend's four lines below them
+# A row per fact at least as tall as its label's type, and the legend's four
+# lines below them; presenter sizes are in the tables (not fig()'s x1.25).
+ROW_PX = {False: 22, True: 28}
+LEGEND_PX = {False: 110, True: 150}
 
 
-def chart_height(facts: int) -> int:
-    return max(320, ROW_PX * facts) + LEGEND_PX
+def chart_height(facts: int, presenter: bool) -> int:
+    return max(14 * ROW_PX[presenter], ROW_PX[presenter] * facts) + LEGEND_PX[presenter]
 
 
 def not_recalled(model: tc.ToyModel, person: str) -> str:
@@ -139,8 +142,7 @@ class EditSection(Section):
         names = [f.name for f in model.facts]
         self.facts = ColumnDataSource({k: [] for k in ("name", "before", "after", "shift",
                                                        "color", "kind")})
-        f = fig(state, height=chart_height(len(names)),
-                y_range=FactorRange(*reversed(names)),
+        f = fig(state, y_range=FactorRange(*reversed(names)),
                 x_range=X_RANGE, title="Each fact's own sport, before and after the edit",
                 x_axis_label="what the MLP writes\nalong the fact's sport")
         f.hbar(y="name", right="before", height=0.8, color=ACCENT, alpha=0.35,
@@ -159,6 +161,7 @@ class EditSection(Section):
         f.add_layout(f.legend[0], "below")
         f.legend.location = "center"
         legend_style(f, state)
+        f.height = chart_height(len(names), state.presenter)
         self.fig = f
 
         w = self.guard
@@ -196,8 +199,9 @@ class EditSection(Section):
         self.say()
         rows = [r["name"] for r in [report["target"], *report["others"]] if r]
         self.fig.y_range.factors = list(reversed(rows))
-        if self.fig.height != chart_height(len(rows)):
-            self.fig.height = chart_height(len(rows))
+        height = chart_height(len(rows), self.state.presenter)
+        if self.fig.height != height:
+            self.fig.height = height
         facts, target = report_data(report), target_data(report)
         lo, hi = x_range_for(facts["before"], facts["after"], target["x"])
         if (self.fig.x_range.start, self.fig.x_range.end) != (lo, hi):

@@ -225,9 +225,9 @@ class EditSection(Section):
     def panel(self) -> pn.viewable.Viewable:
         prose = (
             "If a fact lives in a neuron's column, rewriting that column rewrites the fact. "
-            "The hand-built model gives each fact a neuron of its own, so with ReLU and "
-            "perpendicular names nothing else moves; tilt the names in section 3 and the "
-            "edit spills onto the half matches. The model section 5 trained shares its "
+            "The hand-built model gives each fact a neuron of its own, so with ReLU, "
+            "perpendicular names and its neurons as built, nothing else moves; tilt the names "
+            "in section 3 (or retune a neuron in section 2) and the edit spills over. The model section 5 trained shares its "
             "neurons between facts, so an edit there moves every fact that shares them: "
             "the collateral damage an edit in a real model risks. *Swap the sport* rewrites "
             "the columns of every neuron that fires for the name. The *rank-one* update, "

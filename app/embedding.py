@@ -160,11 +160,12 @@ class EmbeddingSection(Section):
 
     def panel(self) -> pn.viewable.Viewable:
         prose = (
-            "The AND gate relies on the names being perpendicular: then a half match "
-            "(Michael Phelps against the Michael + Jordan row) scores exactly 1 and the "
-            "bias of −1 cancels it. Tilt Phelps toward Jordan and the half match scores "
+            "The AND gate, as built, relies on the names being perpendicular: then a half "
+            "match (Michael Phelps against the Michael + Jordan row) scores exactly 1 and "
+            "the bias of −1 cancels it. Tilt Phelps toward Jordan and the half match scores "
             "1 + cos: the excess leaks through the gate, and the MLP writes a little "
-            "basketball into Michael Phelps. Only the second name of each pair moves."
+            "basketball into Michael Phelps. Only the second name of each pair moves; the "
+            "sentence below reads the neuron as it is now, section 2's sliders included."
         )
         controls = [*self.sliders.values(), self.reset]
         figures = [self.summary,

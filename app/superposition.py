@@ -67,7 +67,7 @@ NEAREST_BINS = 90  # 1° bins over 0..90
 GPT3_D = 12_288  # GPT-3's residual stream
 LESSON_D = 100
 CAP_D_END = 16_384
-CAP_POINTS = 256
+CAP_POINTS = 64
 
 
 def edges(lo: float, hi: float, bins: int) -> np.ndarray:
@@ -121,7 +121,9 @@ def pct(x: float, digits: int = 1) -> str:
 def capacity_data(eps_deg: float) -> dict[str, dict[str, list]]:
     """The capacity chart's lines for a window of 90° ± eps_deg (from toycore)."""
     dims = np.unique(np.round(np.geomspace(1, CAP_D_END, CAP_POINTS)))
+    # The two dimensions the sentences quote are points of the lines too.
     dims = np.union1d(dims, np.linspace(1, CAP_D_END, CAP_POINTS).round())
+    dims = np.union1d(dims, [LESSON_D, GPT3_D])
     b = sp.capacity_bounds(dims, eps_deg)
     lines = {"d": b["d"].tolist(), "jl": (10.0 ** b["log10_jl"]).tolist(),
              "perpendicular": b["perpendicular"].tolist()}

@@ -72,8 +72,9 @@ def project_wheel(dest: Path) -> Path:
     for part in ("toycore", "app"):
         shutil.copytree(ROOT / part, src / part,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for part in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / part, src / part)
+    shutil.copy2(ROOT / "pyproject.toml", src / "pyproject.toml")
+    # The wheel's metadata would carry the whole README; nothing in the page reads it.
+    (src / "README.md").write_text("Where Facts Live: see the project's README.\n")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp / "dist"), str(src)],

@@ -19,6 +19,9 @@ the largest setting (60 facts, 64 neurons) is timed for information.
 Section 9: one step of its sparse autoencoders on the default data <= 5 ms
 (the reader's SAE and the sweep of four penalties, one minibatch each: what a
 training tick repeats; Pyodide is several times slower).
+Section 10: a full causal trace of the default fact (every position and
+component, 10 noise samples) <= 20 ms; so is the section's heaviest default
+setting, a prompt under GELU with its 20 samples (a slider step reruns it).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import toycore  # noqa: E402
 from toycore import capacity as cap  # noqa: E402
 from toycore import sae  # noqa: E402
 from toycore import superposition as sp  # noqa: E402
+from toycore import trace as tr  # noqa: E402
 
 OUT = ROOT / "docs" / "benchmarks" / "toycore.md"
 
@@ -111,6 +115,22 @@ def main(argv: list[str] | None = None) -> int:
         median_time(lambda: [model.run(n) for n in names], repeat),
         5e-3,
         f"d_model {model.cfg.d_model}, d_mlp {model.cfg.d_mlp}",
+    ))
+
+    traced = tr.trace(model, "Michael Jordan")
+    rows.append((
+        f'causal trace: `trace(model, "Michael Jordan")`, {traced.samples} noise samples',
+        median_time(lambda: tr.trace(model, "Michael Jordan"), repeat),
+        20e-3,
+        f"{len(tr.COMPONENTS)} components x {len(traced.tokens)} positions, one batched pass",
+    ))
+    prompt = "Michael Jordan plays the sport of"
+    rows.append((
+        f'causal trace of a prompt: "{prompt}", 20 noise samples, GELU',
+        median_time(lambda: tr.trace(model.with_(activation="gelu"), prompt, samples=20),
+                    repeat),
+        20e-3,
+        "section 10 at its heaviest default-sized prompt",
     ))
 
     trainer = cap.capacity_trainer(23, "shared", 24, 10)

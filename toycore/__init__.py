@@ -54,11 +54,11 @@ __all__ = [
 
 
 # The modules the forward pass does not need (section 5's problem, parameter
-# counting, the superposition demo, sparse autoencoders) are loaded on first
+# counting, the superposition demo, sparse autoencoders, causal tracing) are loaded on first
 # use (PEP 562): `tc.capacity`, `tc.params`, `tc.superposition`, `tc.sae`.
 # Lazy so that importing toycore stays cheap in Pyodide and never fails
 # because of a module the forward pass does not need.
-_LAZY_SUBMODULES = ("capacity", "params", "sae", "superposition")
+_LAZY_SUBMODULES = ("capacity", "params", "sae", "superposition", "trace")
 
 
 def __getattr__(name: str) -> object:

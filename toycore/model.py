@@ -210,8 +210,15 @@ def subject_position(kinds: Sequence[str]) -> int:
 # The whole forward pass.
 
 
+# The intermediates a hook may replace, in the order the forward pass makes them.
+HOOK_POINTS = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post", "move_out",
+               "resid_final")
+Hooks = Mapping[str, Callable[[np.ndarray], np.ndarray]]
+
+
 def forward(
-    tokens: Sequence[str], kinds: Sequence[str], embedding: Embedding, mlp: MLP, cfg: Config
+    tokens: Sequence[str], kinds: Sequence[str], embedding: Embedding, mlp: MLP, cfg: Config,
+    hooks: Hooks | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the toy on tokens and return every intermediate vector.
 
@@ -219,23 +226,41 @@ def forward(
     direction, which no neuron asks about.
     """
     rows = [UNKNOWN if k == "unknown" else t for t, k in zip(tokens, kinds, strict=True)]
-    return forward_vectors(embedding.matrix(rows), kinds, embedding, mlp, cfg)
+    return forward_vectors(embedding.matrix(rows), kinds, embedding, mlp, cfg, hooks)
 
 
 def forward_vectors(
-    resid_pre: np.ndarray, kinds: Sequence[str], embedding: Embedding, mlp: MLP, cfg: Config
+    resid_pre: np.ndarray, kinds: Sequence[str], embedding: Embedding, mlp: MLP, cfg: Config,
+    hooks: Hooks | None = None,
 ) -> dict[str, np.ndarray]:
     """`forward` from the embedded vectors: resid_pre is (positions, d_model),
     or (batch, positions, d_model) for many inputs of the same kinds at once
     (every fact is a first name then a last name, so the fact table runs as
     one batch instead of one call per fact). Every array in the cache then
-    has the batch axis first."""
+    has the batch axis first.
+
+    `hooks` maps names in HOOK_POINTS to functions that get that
+    intermediate as soon as it is made and return what the rest of the pass
+    uses instead, as TransformerLens's `run_with_hooks` does: causal tracing
+    (toycore.trace) patches activations this way."""
+    hooks = hooks or {}
+    unknown = set(hooks) - set(HOOK_POINTS)
+    if unknown:
+        raise ValueError(f"no hook point named {', '.join(sorted(unknown))}")
+
+    def hook(name: str, value: np.ndarray) -> np.ndarray:
+        return hooks[name](value) if name in hooks else value
+
+    resid_pre = hook("resid_pre", resid_pre)
     pattern, attn_out = attention_forward(resid_pre, kinds, cfg.attn_strength)
-    resid_mid = resid_pre + attn_out
+    attn_out = hook("attn_out", attn_out)
+    resid_mid = hook("resid_mid", resid_pre + attn_out)
     hook_pre, hook_post, mlp_out = mlp_forward(resid_mid, mlp, cfg.activation)
-    resid_post = resid_mid + mlp_out  # the residual connection
+    mlp_out = hook("mlp_out", mlp_out)
+    resid_post = hook("resid_post", resid_mid + mlp_out)  # the residual connection
     moves, move_out = move_forward(resid_post, kinds, cfg.move_strength)
-    resid_final = resid_post + move_out
+    move_out = hook("move_out", move_out)
+    resid_final = hook("resid_final", resid_post + move_out)
 
     names_matrix = embedding.vectors  # (n_names, d): one read-out per named direction
     sports_matrix = embedding.matrix(embedding.names_of_kind("sport"))

@@ -36,6 +36,7 @@ SECTION_CLASSES = {
     "superposition": ("app.superposition", "SuperpositionSection"),
     "params": ("app.params", "ParamsSection"),
     "sae": ("app.sae", "SAESection"),
+    "trace": ("app.trace", "TraceSection"),
 }
 
 

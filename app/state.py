@@ -19,9 +19,10 @@ import param
 
 from toycore.capacity import ANSWERS
 from toycore.facts import DEFAULT_FACTS
+from toycore.trace import CORRUPTIONS, NOISE_SD
 
 SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
-            "params", "sae")
+            "params", "sae", "trace")
 MAX_TEXT = 120
 # The default fact table's sports, for the "second sport" a neuron may write.
 SPORTS = list(dict.fromkeys(row[2] for row in DEFAULT_FACTS))
@@ -101,6 +102,17 @@ class AppState(param.Parameterized):
                              doc="Features in the sparse autoencoder's dictionary.")
     sae_l1 = param.Number(default=0.3, bounds=(0.0, 2.0),
                           doc="Its sparsity penalty: the L1 coefficient on feature activations.")
+    # Section 10: causal tracing of the shared model (sections 1-4's settings).
+    tr_text = param.String(default="Michael Jordan plays the sport of",
+                           doc="The name or prompt traced.")
+    tr_corrupt = param.Selector(default="swap", objects=list(CORRUPTIONS),
+                                doc="How the name is corrupted: its first name swapped for one "
+                                    "that makes no fact, or noise on its embeddings (ROME's).")
+    tr_noise = param.Number(default=NOISE_SD, bounds=(0.0, 10.0),
+                            doc="The noise, in standard deviations of the embeddings' entries.")
+    tr_sever = param.Boolean(default=False,
+                             doc="Hold the MLP's output at its corrupted value while putting "
+                                 "back anything else (ROME's severed trace).")
     # Page flags, for presenters and bloggers embedding one figure.
     show = param.ListSelector(default=list(SECTIONS), objects=list(SECTIONS),
                               doc="Sections shown; an embed picks one.")

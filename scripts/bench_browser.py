@@ -62,6 +62,8 @@ VIEWPORT = {"width": 1280, "height": 900}
 LIVE_TIMEOUT_S = 180
 SOURCES = ("app", "toycore", "build", "index.html")
 SLIDER_LABEL = "Bias (threshold)"
+TRACE_QUERY = "?show=trace&tr_corrupt=noise"
+TRACE_SLIDER = "Noise, in standard deviations"
 
 TARGETS = {
     "live_ratio": 1.5,  # time to live <= 1.5 x floor
@@ -380,14 +382,17 @@ STEP_DONE_JS = """([keys, sent, timeoutMs]) => new Promise((resolve, reject) => 
 })"""
 
 
-def slider_steps(page, steps: int) -> list[dict]:
-    """Press ArrowRight/ArrowLeft on the bias slider; time each press to the plot change."""
+def slider_steps(page, steps: int, label: str = SLIDER_LABEL, section: str = "neuron"
+                 ) -> list[dict]:
+    """Press ArrowRight/ArrowLeft on a slider (the bias slider unless told);
+    time each press to the plot change."""
     page.evaluate(HOOKS_JS)
-    handle = bias_handle(page)
+    handle = bias_handle(page, label)
     handle.focus()
     # Focusing scrolls; the page reports the sections now on screen and
     # Python redraws any that were stale. Start timing after that settles.
-    poll(page, "() => (window.wfl.onScreen || []).includes('neuron')", 20, "on-screen report")
+    poll(page, f"() => (window.wfl.onScreen || []).includes('{section}')", 20,
+         "on-screen report")
     time.sleep(0.3)
     poll(page, "() => window.wfl.busy === false", 20, "idle after scrolling")
     out = []
@@ -479,9 +484,9 @@ def drag(page) -> list[float | None]:
     return page.evaluate(MOVES_JS, n)
 
 
-def bias_handle(page):
+def bias_handle(page, label: str = SLIDER_LABEL):
     group = page.locator("div.bk-input-group",
-                         has=page.locator(".bk-slider-title", has_text=SLIDER_LABEL))
+                         has=page.locator(".bk-slider-title", has_text=label))
     return group.locator(".noUi-handle").first
 
 
@@ -523,6 +528,15 @@ def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
                 out["held_" + key + suffix] = held_key(page)
                 out["drag_" + key + suffix] = drag(page)
                 out[key + suffix + "_stuck"] = page.evaluate("() => window.__bench.stuck")
+        # Section 10's noise slider: each step reruns a causal trace of the
+        # prompt (TRACE_QUERY); key steps only.
+        for suffix, foresight in (("", True), ("_unforeseen", False)):
+            page.goto(url + TRACE_QUERY)
+            wait_live(page)
+            if not foresight:
+                page.evaluate("() => { window.wflNoForesight = true; }")
+            time.sleep(0.5)
+            out["slider_trace" + suffix] = slider_steps(page, steps // 2, TRACE_SLIDER, "trace")
         return out
 
 
@@ -620,6 +634,8 @@ def summarize(runs: list[dict]) -> dict:
         "latency_full": latency("slider_full"),
         "latency_neuron_unforeseen": latency("slider_unforeseen"),
         "latency_full_unforeseen": latency("slider_full_unforeseen"),
+        "latency_trace": latency("slider_trace"),
+        "latency_trace_unforeseen": latency("slider_trace_unforeseen"),
         "bursts": {f"{kind}_{key}{suffix}": burst(f"{kind}_{key}{suffix}")
                    for kind in ("held", "drag") for key in ("slider", "slider_full")
                    for suffix in ("", "_unforeseen")},
@@ -672,7 +688,9 @@ def latency_rows(s: dict, t: dict) -> list[list[str]]:
     rows = []
     for key, page in (("latency_neuron", "?show=neuron"), ("latency_full", "full page"),
                       ("latency_neuron_unforeseen", "?show=neuron, not foreseen"),
-                      ("latency_full_unforeseen", "full page, not foreseen")):
+                      ("latency_full_unforeseen", "full page, not foreseen"),
+                      ("latency_trace", "section 10's noise slider"),
+                      ("latency_trace_unforeseen", "section 10's noise slider, not foreseen")):
         lat = s.get(key) or {}
         if not lat.get("steps"):
             continue

@@ -440,6 +440,20 @@
     return found;
   }
 
+  // A control with the class "wfl-goto-KEY" (section 10's button to section
+  // 6) also brings section KEY into view: Bokeh's CustomJS would need eval,
+  // which the page's CSP forbids.
+  document.addEventListener("click", (ev) => {
+    for (const el of ev.composedPath()) {
+      const cls = el.classList ? [...el.classList].find((c) => c.startsWith("wfl-goto-")) : null;
+      if (!cls) continue;
+      const key = cls.slice("wfl-goto-".length);
+      const target = sections.find((s) => s.wflKey === key);
+      if (target) target.scrollIntoView({ block: "start" });
+      return;
+    }
+  });
+
   // Python redraws only the sections a reader can see (app/main.py,
   // on_screen_input): a slider step moves figures in five sections, and
   // repainting those off screen cost most of the page's time per step.

@@ -1669,3 +1669,33 @@ def test_the_worker_answers_on_the_pages_channel_or_else_by_postmessage(watched,
         assert via["channel"] >= 4 and via["worker"] == 0, via  # patch, address, idle x2
     else:
         assert via["worker"] >= 4 and via["channel"] == 0, via
+
+
+def test_the_trace_follows_its_noise_slider_and_hands_its_fact_to_section_6(watched) -> None:
+    """Section 10 from the keyboard: a step of the noise slider reruns the
+    trace, and the map holds what toycore traces here for the new state; the
+    button under the answer sets section 6's fact and brings it into view."""
+    from app.trace import SAMPLES
+    from toycore.trace import trace
+
+    w = watched
+    w.page.goto(w.base + "?tr_corrupt=noise&tr_text=Tiger+Woods+plays")
+    w.wait_live()
+    handle = slider_handle(w, "Noise, in standard deviations of the embeddings")
+    w.focus_settled(handle, "trace")
+    handle.press("ArrowRight")
+    w.wait_for("return /tr_noise=3\\.5/.test(location.search)")
+    w.wait_idle()
+    want = trace(tc.ToyModel.default(), "Tiger Woods plays", "noise", 3.5, samples=SAMPLES)
+    got = w.source("text_color")
+    assert got["value"] == pytest.approx(want.restored.ravel().tolist(), abs=1e-9)
+    cell = list(zip(got["word"], got["part"], strict=True)).index(
+        ("Woods", "residual after the MLP"))
+    assert got["label"][cell] == f"{100 * want.clean:.0f}%"
+    assert "edit" not in w.page.evaluate("() => window.wfl.onScreen")
+    button = w.page.get_by_role("button", name="Edit Tiger Woods's fact in section 6")
+    button.focus()
+    button.press("Enter")
+    w.wait_for("return /edit_person=Tiger\\+Woods/.test(location.search)")
+    w.wait_for("return window.wfl.onScreen.includes('edit')")
+    wait_text(w, ".wfl-edit-result", "Tiger Woods was golf")

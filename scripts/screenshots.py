@@ -11,7 +11,9 @@ more second, then captures:
   the whole page, at half scale to keep the files small;
 - `recall-presenter.png` and `neuron-dark.png`: one section each in those
   modes at full scale, to read the details;
-- `phone-recall.png`, `phone-neuron.png` and `phone-sae.png`: those
+- `trace-noise-presenter.png`: section 10 under noise on a projector;
+- `phone-recall.png`, `phone-neuron.png`, `phone-sae.png` and
+  `phone-trace.png`: those
   sections on a 420 px wide screen (a phone), where side-by-side figures
   stack.
 
@@ -64,9 +66,13 @@ SHOTS = {
     "phone-capacity": ("?show=capacity", "capacity", 1,
                        "section `capacity` on a 420 px wide screen (a phone)"),
     "phone-sae": ("?show=sae", "sae", 1, "section `sae` on a 420 px wide screen (a phone)"),
+    "trace-noise-presenter": ("?show=trace&tr_corrupt=noise&presenter=1", "trace", 1,
+                              "section `trace` under noise with `presenter=1`, full scale"),
+    "phone-trace": ("?show=trace", "trace", 1,
+                    "section `trace` on a 420 px wide screen (a phone)"),
 }
 WIDTH = {"phone-recall": 420, "phone-neuron": 420, "phone-capacity": 420,
-         "phone-sae": 420}  # px; the others are 1280 wide
+         "phone-sae": 420, "phone-trace": 420}  # px; the others are 1280 wide
 # Text a section shows once it is worth a picture (it trains in the page).
 READY = {"sae": "Adam steps each"}
 MAX_SECTION_HEIGHT = 4000  # px; a taller section is cut here

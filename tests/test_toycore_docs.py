@@ -31,3 +31,11 @@ def test_documented_compact_diff_matches_the_code():
     doc = DOC.read_text(encoding="utf-8")
     assert '`{"v": 1, "config": {"activation": "gelu"}, "neurons": [[0, "bias", -0.25]]}`' in doc
     assert diff == {"v": 1, "config": {"activation": "gelu"}, "neurons": [[0, "bias", -0.25]]}
+
+
+def test_causal_tracing_example_runs_and_prints_the_documented_output():
+    code, expected = blocks_after("## Causal tracing")[:2]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile("import toycore as tc\n" + code, str(DOC), "exec"), {})
+    assert out.getvalue().strip() == expected.strip()

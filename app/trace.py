@@ -30,7 +30,7 @@ from app.common import (
 from app.state import MAX_TEXT, AppState
 from toycore.trace import COMPONENTS, LABELS, Trace, trace
 
-SAMPLES = 20  # noise samples per trace: a GELU prompt stays within a slider step
+SAMPLES = 16  # noise samples per trace: a prompt stays within a slider step in Pyodide
 CORRUPTIONS = {"Swap the first name": "swap", "Noise on the name (ROME's)": "noise"}
 PROMPTS = ("Michael Jordan plays the sport of", "The sport of Serena Williams is",
            "Tiger Woods plays")
@@ -214,7 +214,7 @@ class TraceSection(Section):
         f.xaxis.major_label_orientation = 0.6
         mapper = LinearColorMapper(palette=PALETTE, low=0.0, high=1.0)
         f.add_layout(ColorBar(color_mapper=mapper, orientation="horizontal", height=10,
-                              title="probability of the answer at the last word",
+                              title="probability of the answer",
                               title_text_font_size="13pt" if s.presenter else "10pt",
                               major_label_text_font_size="13pt" if s.presenter else "9pt",
                               title_text_color=line, major_label_text_color=line,

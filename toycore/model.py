@@ -231,7 +231,7 @@ def forward(
 
 def forward_vectors(
     resid_pre: np.ndarray, kinds: Sequence[str], embedding: Embedding, mlp: MLP, cfg: Config,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, readouts: bool = True,
 ) -> dict[str, np.ndarray]:
     """`forward` from the embedded vectors: resid_pre is (positions, d_model),
     or (batch, positions, d_model) for many inputs of the same kinds at once
@@ -242,7 +242,9 @@ def forward_vectors(
     `hooks` maps names in HOOK_POINTS to functions that get that
     intermediate as soon as it is made and return what the rest of the pass
     uses instead, as TransformerLens's `run_with_hooks` does: causal tracing
-    (toycore.trace) patches activations this way."""
+    (toycore.trace) patches activations this way. readouts=False leaves out
+    the read-outs of every position along every named direction (`readout_*`,
+    `mlp_out_sports`), for a caller that needs only the answer."""
     hooks = hooks or {}
     unknown = set(hooks) - set(HOOK_POINTS)
     if unknown:
@@ -273,7 +275,7 @@ def forward_vectors(
         sport_probs = shifted / shifted.sum(axis=-1, keepdims=True)
     else:
         sport_probs = sport_logits
-    return {
+    cache = {
         "resid_pre": resid_pre,
         "attn_pattern": np.broadcast_to(pattern, resid_pre.shape[:-2] + pattern.shape),
         "attn_out": attn_out,
@@ -285,14 +287,18 @@ def forward_vectors(
         "move_pattern": np.broadcast_to(moves, resid_pre.shape[:-2] + moves.shape),
         "move_out": move_out,
         "resid_final": resid_final,
-        "readout_mid": resid_mid @ names_matrix.T,
-        "readout_post": resid_post @ names_matrix.T,
-        "readout_final": resid_final @ names_matrix.T,
-        "mlp_out_sports": mlp_out @ sports_matrix.T,
         "mlp_final_sports": mlp_final @ sports_matrix.T,
         "sport_logits": sport_logits,
         "sport_probs": sport_probs,
     }
+    if readouts:
+        cache.update({
+            "readout_mid": resid_mid @ names_matrix.T,
+            "readout_post": resid_post @ names_matrix.T,
+            "readout_final": resid_final @ names_matrix.T,
+            "mlp_out_sports": mlp_out @ sports_matrix.T,
+        })
+    return cache
 
 
 def answer_from_cache(cache: Mapping[str, np.ndarray], sports: Sequence[str], threshold: float):

@@ -164,7 +164,7 @@ def trace(
 
     # Put back only what the corruption changed: anything else is the same
     # number in both runs, and putting it back would change nothing.
-    broken = forward_vectors(corrupt, kinds, emb, model.mlp, model.cfg)
+    broken = forward_vectors(corrupt, kinds, emb, model.mlp, model.cfg, readouts=False)
     corrupted = float(target_prob(broken)[0])
     restored = np.full((len(COMPONENTS), len(tokens)), corrupted)
     cells = [(c, p) for c, name in enumerate(COMPONENTS) for p in range(len(tokens))
@@ -180,7 +180,7 @@ def trace(
                                  run.cache[name], held if c == mlp_c else None)
                  for c, name in enumerate(COMPONENTS)
                  if any(cc == c for cc, _ in cells) or (sever and c == mlp_c)}
-        cache = forward_vectors(batch, kinds, emb, model.mlp, model.cfg, hooks)
+        cache = forward_vectors(batch, kinds, emb, model.mlp, model.cfg, hooks, readouts=False)
         for (c, p), prob in zip(cells, target_prob(cache), strict=True):
             restored[c, p] = prob
     return Trace(

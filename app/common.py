@@ -502,6 +502,11 @@ def num(x: float, digits: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def pct(x: float, digits: int = 0) -> str:
+    """A share for prose as a percentage: "35%", "—" when it is not a number."""
+    return "—" if not math.isfinite(x) else f"{num(100 * x, digits)}%"
+
+
 def unit_vec(v: np.ndarray) -> np.ndarray:
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-12 else np.zeros_like(v)

@@ -46,6 +46,7 @@ from app.common import (
     fig,
     legend_style,
     num,
+    pct,
     side_by_side,
     strong,
     text_color,
@@ -102,10 +103,6 @@ def jitter(n: int) -> np.ndarray:
 def median_or_nan(x: np.ndarray) -> float:
     x = x[~np.isnan(x)]
     return float(np.median(x)) if len(x) else math.nan
-
-
-def pct(x: float, digits: int = 0) -> str:
-    return "—" if not math.isfinite(x) else f"{num(100 * x, digits)}%"
 
 
 class SAESection(Section):

@@ -46,6 +46,7 @@ from app.common import (
     legend_style,
     num,
     page_bg,
+    pct,
     prose_css,
     side_by_side,
     strong,
@@ -112,10 +113,6 @@ def up(x: float, digits: int) -> str:
     """x rounded up, for "at most" and "within" (a limit is never understated)."""
     scale = 10 ** digits
     return f"{math.ceil(x * scale - 1e-9) / scale:.{digits}f}"
-
-
-def pct(x: float, digits: int = 1) -> str:
-    return num(100 * x, digits) + "%"
 
 
 def capacity_data(eps_deg: float) -> dict[str, dict[str, list]]:
@@ -379,22 +376,22 @@ class SuperpositionSection(Section):
         else:
             head = f"Step {step} of packing {n:,} directions in {d} dimensions."
             a, b = self.start["pair_stats"], self.start["vector_stats"]
-            was = {"in": pct(a["fraction_in"]), "par": pct(a["near_parallel_fraction"], 2),
-                   "vec": pct(b["with_partner_fraction"]), "k": f"{b['directions']:,}"}
+            was = {"in": pct(a["fraction_in"], 1), "par": pct(a["near_parallel_fraction"], 2),
+                   "vec": pct(b["with_partner_fraction"], 1), "k": f"{b['directions']:,}"}
 
         def then(key: str) -> str:
             return f" (at the start {was[key]})" if was else ""
 
         pairs = (
-            f"<strong>Per pair:</strong> {strong(pct(st['fraction_in']))} of the "
+            f"<strong>Per pair:</strong> {strong(pct(st['fraction_in'], 1))} of the "
             f"{st['pairs']:,} pairs lie in 89–91°{then('in')} and "
-            f"{pct(st['fraction_in_wide'])} in 80–100°; "
+            f"{pct(st['fraction_in_wide'], 1)} in 80–100°; "
             f"{pct(st['near_parallel_fraction'], 2)} lie within 10° of parallel or "
             f"antiparallel{then('par')}."
         )
         copies = n - k
         vectors = (
-            f"<strong>Per vector:</strong> {strong(pct(vs['with_partner_fraction']))} of the "
+            f"<strong>Per vector:</strong> {strong(pct(vs['with_partner_fraction'], 1))} of the "
             f"{n:,} vectors have a near-copy, a partner within 10° of their line"
             f"{then('vec')}, and grouping near-copies leaves {strong(f'{k:,}')} distinct "
             f"directions{then('k')}"
@@ -572,15 +569,15 @@ def reference_markdown(ref: dict) -> str:
         f"**The lesson's run, {n:,} directions in {d} dimensions**, computed once offline "
         f"({r['steps']} Adam steps at lr {r['lr']}, every pair with |cos| above {r['tol']} "
         f"penalised, the lesson's code). Per pair it looks like a success: pairs in 89–91° "
-        f"went from {pct(bs['fraction_in'])} to **{pct(as_['fraction_in'])}**. Per vector "
-        f"it is a collapse: the {pct(as_['near_parallel_fraction'])} of pairs that ended "
+        f"went from {pct(bs['fraction_in'], 1)} to **{pct(as_['fraction_in'], 1)}**. Per vector "
+        f"it is a collapse: the {pct(as_['near_parallel_fraction'], 1)} of pairs that ended "
         f"within 10° of parallel or antiparallel come to {per_vector:,.0f} near-copies per "
-        f"vector on average, and **{pct(av['with_partner_fraction'])}** of the vectors have "
-        f"at least one (at the start {pct(bv['with_partner_fraction'])}). Grouping "
+        f"vector on average, and **{pct(av['with_partner_fraction'], 1)}** of the vectors have "
+        f"at least one (at the start {pct(bv['with_partner_fraction'], 1)}). Grouping "
         f"near-copies leaves **{av['directions']:,}** distinct directions of the {n:,} "
         f"(at the start {bv['directions']:,}); the largest group holds "
         f"{av['largest_group']:,} vectors. The RMS |cos| over all pairs went from "
-        f"{num(bs['rms_cos'], 4)}, {pct(start_gap)} above the Welch floor of "
+        f"{num(bs['rms_cos'], 4)}, {pct(start_gap, 1)} above the Welch floor of "
         f"{num(floor, 4)}, to {num(as_['rms_cos'], 4)}; the RMS distance from 90° from "
         f"{num(bs['rms_deviation_deg'], 1)}° to **{num(as_['rms_deviation_deg'], 1)}°**."
     )
@@ -589,8 +586,8 @@ def reference_markdown(ref: dict) -> str:
             vv = var["after"]["vector_stats"]
             text += (
                 f" Rescaled to unit length after every step instead (as the live packing "
-                f"above), the same run ends with {pct(var['after']['stats']['fraction_in'])} "
-                f"of pairs in 89–91°, {pct(vv['with_partner_fraction'])} of vectors with a "
+                f"above), the same run ends with {pct(var['after']['stats']['fraction_in'], 1)} "
+                f"of pairs in 89–91°, {pct(vv['with_partner_fraction'], 1)} of vectors with a "
                 f"near-copy and {vv['directions']:,} directions."
             )
     return text

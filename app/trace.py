@@ -22,6 +22,7 @@ from app.common import (
     model_for,
     num,
     page_bg,
+    pct,
     strong,
     text_color,
     typed_text,
@@ -66,23 +67,19 @@ def map_data(t: Trace) -> dict[str, list]:
         out["word"] += words
         out["part"] += [LABELS[name]] * len(words)
         out["value"] += [float(v) for v in values]
-        out["label"] += [f"{100 * v:.0f}%" for v in values]
+        out["label"] += [pct(v) for v in values]
         out["color"] += cell_colors(values)
         out["text_color"] += ["#ffffff" if v >= 0.55 else "#0f172a" for v in values]
     return out
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
 
 
 def where(t: Trace, c: int, p: int) -> str:
     return f"the {LABELS[COMPONENTS[c]]} at “{esc(t.tokens[p])}”"
 
 
-def answer_html(t: Trace, run: tc.Run, model: tc.ToyModel, state: AppState) -> str:
-    """What the trace found, every number read from `t` and the clean `run`."""
-    name = " ".join(t.tokens[i] for i in t.subject)
+def answer_html(t: Trace, model: tc.ToyModel, state: AppState) -> str:
+    """What the trace found, every number read from `t` and its clean run."""
+    name = name_of(t)
     last = t.tokens[-1]
     target = strong(t.target)
     first = (f"<p>Clean, the toy gives {target} {strong(pct(t.clean))} at “{esc(last)}”, the "
@@ -98,7 +95,7 @@ def answer_html(t: Trace, run: tc.Run, model: tc.ToyModel, state: AppState) -> s
                   f"“{esc(name)}”, {esc(t.target)} gets {strong(pct(t.corrupted))} on average "
                   f"over {t.samples} samples.")
     if not t.known:
-        probs = run.cache["sport_probs"]
+        probs = t.run.cache["sport_probs"]
         tied = int(np.sum(np.abs(probs - probs.max()) < 1e-9)) > 1
         first += (f" The toy does not know {esc(name)}: no sport reaches its answer threshold, "
                   f"so the map follows {esc(t.target)}, the likeliest"
@@ -116,9 +113,8 @@ def answer_html(t: Trace, run: tc.Run, model: tc.ToyModel, state: AppState) -> s
     # Never empty: the residual after the MLP at the name carries all the last word gets.
     listed = "; ".join(f"{where(t, c, p)} ({pct(shares[c, p])})" for c, p in strong_cells)
     second = (f"<p>Putting back any one of these alone brings back at least "
-              f"{pct(FULL)} of what was lost: {listed}.")
-    second += "</p>"
-    return first + second + mlp_html(t, run, model, shares, state)
+              f"{pct(FULL)} of what was lost: {listed}.</p>")
+    return first + second + mlp_html(t, model, shares, state)
 
 
 def brings(x: float) -> str:
@@ -130,12 +126,11 @@ def brings(x: float) -> str:
     return f"brings back {strong('nothing')}"
 
 
-def mlp_html(t: Trace, run: tc.Run, model: tc.ToyModel, shares: np.ndarray,
-             state: AppState) -> str:
+def mlp_html(t: Trace, model: tc.ToyModel, shares: np.ndarray, state: AppState) -> str:
     """What the MLP's own row says, and severing's, from the same numbers."""
-    at = t.subject[-1]
+    at, name = t.subject[-1], name_of(t)
     m, rp = COMPONENTS.index("mlp_out"), COMPONENTS.index("resid_post")
-    writes = float(run.cache["mlp_out_sports"][at][model.sports.index(t.target)])
+    writes = float(t.run.cache["mlp_out_sports"][at][model.sports.index(t.target)])
     out = (f"<p>The MLP's output at “{esc(t.tokens[at])}” alone {brings(shares[m, at])}; "
            f"clean, it writes {num(writes)} along {esc(t.target)} there.")
     if t.corruption == "noise" and shares[m, at] < shares[rp, at] - 0.05:
@@ -160,8 +155,7 @@ def mlp_html(t: Trace, run: tc.Run, model: tc.ToyModel, shares: np.ndarray,
                 + (": the first head is off, so nothing reads it." if model.cfg.attn_strength
                    == 0 else "."))
     if t.known and writes >= model.cfg.answer_threshold and "edit" in state.show:
-        out += (f" That output is where section 6's edit of {esc(name_of(t))} rewrites the "
-                "fact.")
+        out += f" That output is where section 6's edit of {esc(name)} rewrites the fact."
     return out + "</p>"
 
 
@@ -264,7 +258,7 @@ class TraceSection(Section):
         if list(self.fig.x_range.factors) != words:
             self.fig.x_range.factors = words
         update(self.cells, map_data(t))
-        self.result.html = answer_html(t, model.run(t.text), model, s)
+        self.result.html = answer_html(t, model, s)
         name = name_of(t)
         self.edit.visible = ("edit" in s.show and t.known and model.facts.get(name) is not None)
         self.edit.label = f"Edit {name}'s fact in section 6"
@@ -279,10 +273,11 @@ class TraceSection(Section):
             "the subject's last word, and from attention at the prompt's last word in late "
             "layers; so ROME edits one middle-layer MLP there. Here is the same experiment "
             "on the toy, run on the model sections 1 to 4 set up. The toy has one layer of "
-            "each kind, so it can show which word and which component, not which layer; and "
-            "with one path from the name to the answer, each link of that path brings the "
-            "answer back on its own. Holding the MLP's output at its corrupted value (ROME's "
-            "*severed* trace) shows which link writes it. ROME corrupted with noise of three "
+            "each kind, so it can show which word and which component, not which layer. As "
+            "built, it has one path from the name to the answer, so with the first name "
+            "swapped each link of that path brings the answer back on its own; holding the "
+            "MLP's output at its corrupted value (ROME's *severed* trace) shows which link "
+            "writes it. ROME corrupted with noise of three "
             "standard deviations; in the toy, noise on a name also lands on the directions "
             "the read-out reads, so later work (Zhang and Nanda, 2023) prefers swapping a "
             "word for another, as this section does first."

@@ -516,27 +516,24 @@ def measure_site(pw, url: str, log: list[dict], steps: int) -> dict:
         # foresaw), and with foresight off (window.wflNoForesight), i.e. a
         # value Python did not work out ahead, as a drag's or a typed URL's.
         out: dict = {"cold": cold, "warm": warm, "offsite": offsite}
-        for key, query in (("slider", "?show=neuron"), ("slider_full", "")):
+        # Section 10's noise slider too: each step reruns a causal trace of the
+        # prompt (TRACE_QUERY); key steps only, half as many.
+        for key, query, label, section, n, bursts in (
+                ("slider", "?show=neuron", SLIDER_LABEL, "neuron", steps, True),
+                ("slider_full", "", SLIDER_LABEL, "neuron", steps, True),
+                ("slider_trace", TRACE_QUERY, TRACE_SLIDER, "trace", steps // 2, False)):
             for suffix, foresight in (("", True), ("_unforeseen", False)):
                 page.goto(url + query)
                 wait_live(page)
                 if not foresight:
                     page.evaluate("() => { window.wflNoForesight = true; }")
                 time.sleep(0.5)
-                out[key + suffix] = slider_steps(page, steps)
+                out[key + suffix] = slider_steps(page, n, label, section)
                 out[key + suffix + "_foreseen"] = page.evaluate("() => window.wfl.foreseenSteps")
-                out["held_" + key + suffix] = held_key(page)
-                out["drag_" + key + suffix] = drag(page)
-                out[key + suffix + "_stuck"] = page.evaluate("() => window.__bench.stuck")
-        # Section 10's noise slider: each step reruns a causal trace of the
-        # prompt (TRACE_QUERY); key steps only.
-        for suffix, foresight in (("", True), ("_unforeseen", False)):
-            page.goto(url + TRACE_QUERY)
-            wait_live(page)
-            if not foresight:
-                page.evaluate("() => { window.wflNoForesight = true; }")
-            time.sleep(0.5)
-            out["slider_trace" + suffix] = slider_steps(page, steps // 2, TRACE_SLIDER, "trace")
+                if bursts:
+                    out["held_" + key + suffix] = held_key(page)
+                    out["drag_" + key + suffix] = drag(page)
+                    out[key + suffix + "_stuck"] = page.evaluate("() => window.__bench.stuck")
         return out
 
 

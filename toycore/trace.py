@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toycore.facts import EXTRA_FIRST_NAMES
-from toycore.model import ToyModel, forward_vectors
+from toycore.model import Run, ToyModel, forward_vectors
 
 # What can be put back, in the order the forward pass makes it.
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out", "resid_post", "move_out")
@@ -69,6 +69,7 @@ class Trace:
     clean: float = math.nan
     corrupted: float = math.nan
     restored: np.ndarray = field(default_factory=lambda: np.zeros((len(COMPONENTS), 0)))
+    run: Run | None = None  # the clean run, every intermediate included
 
     @property
     def indirect(self) -> np.ndarray:
@@ -187,7 +188,7 @@ def trace(
         text=run.text, ok=True, tokens=tokens, kinds=kinds, subject=subject,
         corruption=corruption, noise=float(noise), samples=samples, swap_with=swap_with,
         target=target, known=run.answer == target, clean=float(probs[target_i]),
-        corrupted=corrupted, restored=restored, sever=sever,
+        corrupted=corrupted, restored=restored, sever=sever, run=run,
     )
 
 
@@ -213,7 +214,7 @@ def _put_back(cells: list[tuple[np.ndarray, int]], clean: np.ndarray,
     positions = np.concatenate([np.full(len(r), p) for r, p in cells] or [np.zeros(0, int)])
 
     def hook(value: np.ndarray) -> np.ndarray:
-        # In place: each value a hook gets is an array this pass has just made.
+        # In place: each value is the batch `trace` built or an array the pass made.
         if held is not None:
             value[...] = held
         value[rows, positions] = clean[positions]

@@ -85,7 +85,6 @@ class AttentionSection(Section):
     """Two strength sliders, the neuron against strength, and the vector at
     four stages of the prompt's forward pass."""
 
-    title = "4. The attention steps"
     key = "attention"
 
     def __init__(self, state: AppState) -> None:

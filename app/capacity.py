@@ -313,7 +313,6 @@ def signed(x: float) -> str:
 class CapacitySection(Section):
     """Facts, answers, width and neurons; a live training loop; five figures."""
 
-    title = "5. More facts than neurons, by sharing answers"
     key = "capacity"
 
     def __init__(self, state: AppState) -> None:

@@ -23,7 +23,7 @@ from bokeh.plotting import figure
 from panel.models.markup import HTML as HTMLModel
 
 import toycore as tc
-from app.state import AppState
+from app.state import AppState, section_entry
 
 # -- colours (light, dark) -------------------------------------------------------
 FIRE = "#c2410c"  # a neuron that fires, the answer
@@ -564,8 +564,12 @@ class Section:
     in this section (the plot keeps its last good data) instead of a crash.
     """
 
-    title = ""
-    key = ""
+    key = ""  # the section's key in app.state.REGISTRY
+
+    @property
+    def title(self) -> str:
+        """The section's heading, as the registry states it."""
+        return section_entry(self.key).title
 
     def __init__(self, state: AppState) -> None:
         self.state = state

@@ -121,7 +121,6 @@ def target_data(report: dict) -> dict[str, list]:
 class EditSection(Section):
     """Name, new sport, method; the collateral damage chart."""
 
-    title = "6. Edit a fact"
     key = "edit"
 
     def __init__(self, state: AppState) -> None:

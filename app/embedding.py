@@ -79,7 +79,6 @@ def leak_data(model: tc.ToyModel) -> tuple[dict[str, list], np.ndarray, np.ndarr
 class EmbeddingSection(Section):
     """Angle sliders, a cosine heatmap and the AND gate's leak."""
 
-    title = "3. How perpendicular are the names?"
     key = "embedding"
 
     def __init__(self, state: AppState) -> None:

@@ -22,23 +22,7 @@ from app.common import (
     prose_css,
     wrap_controls,
 )
-from app.state import SECTIONS, AppState, from_query, state_keys, to_query
-
-# section key -> (module, class). Imported only when shown, so `show=recall`
-# does not even import the others.
-SECTION_CLASSES = {
-    "recall": ("app.recall", "RecallSection"),
-    "neuron": ("app.neuron", "NeuronSection"),
-    "embedding": ("app.embedding", "EmbeddingSection"),
-    "attention": ("app.attention", "AttentionSection"),
-    "capacity": ("app.capacity", "CapacitySection"),
-    "edit": ("app.edit", "EditSection"),
-    "superposition": ("app.superposition", "SuperpositionSection"),
-    "params": ("app.params", "ParamsSection"),
-    "sae": ("app.sae", "SAESection"),
-    "trace": ("app.trace", "TraceSection"),
-}
-
+from app.state import SECTIONS, AppState, from_query, section_entry, state_keys, to_query
 
 # The build's prerender and the browser worker both number the page's Bokeh
 # models from here (past anything created at import time), so the same state
@@ -60,8 +44,10 @@ def doc_fingerprint(doc: object) -> str:
 
 
 def section_class(key: str) -> Callable[[AppState], Section]:
-    module, name = SECTION_CLASSES[key]
-    return getattr(importlib.import_module(module), name)
+    """The class that builds section `key`, imported now: a section not shown
+    is never imported, so `show=recall` does not even import the others."""
+    entry = section_entry(key)
+    return getattr(importlib.import_module(entry.module), entry.cls)
 
 
 def write_url(state: AppState) -> None:

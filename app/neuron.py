@@ -86,7 +86,6 @@ def plane_coords(model: tc.ToyModel, fact: tc.Fact, X: np.ndarray) -> np.ndarray
 class NeuronSection(Section):
     """Widgets and figures for section 2."""
 
-    title = "2. Inside one neuron"
     key = "neuron"
 
     def __init__(self, state: AppState) -> None:

@@ -96,7 +96,6 @@ def short_count(n: int) -> str:
 class ParamsSection(Section):
     """Shape boxes, presets, a breakdown chart and the GPT-3 sums."""
 
-    title = "8. Counting the parameters"
     key = "params"
 
     def __init__(self, state: AppState) -> None:

@@ -185,7 +185,6 @@ def answer_text(model: tc.ToyModel, run: tc.Run) -> str:
 class RecallSection(Section):
     """Widgets and figures for section 1, bound to the shared AppState."""
 
-    title = "1. Recall a fact"
     key = "recall"
 
     def __init__(self, state: AppState, model: tc.ToyModel | None = None) -> None:

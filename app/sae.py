@@ -108,7 +108,6 @@ def median_or_nan(x: np.ndarray) -> float:
 class SAESection(Section):
     """Dictionary size and penalty, Train/Stop, and three figures."""
 
-    title = "9. A sparse autoencoder finds the features again"
     key = "sae"
 
     def __init__(self, state: AppState) -> None:

@@ -13,6 +13,7 @@ This module imports param but not Panel, so it is tested in plain CPython.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import param
@@ -21,8 +22,46 @@ from toycore.capacity import ANSWERS
 from toycore.facts import DEFAULT_FACTS
 from toycore.trace import CORRUPTIONS, NOISE_SD
 
-SECTIONS = ("recall", "neuron", "embedding", "attention", "capacity", "edit", "superposition",
-            "params", "sae", "trace")
+
+@dataclass(frozen=True)
+class SectionEntry:
+    """One section of the page: its URL key (`show=`), the module and class
+    that build it (imported only when shown), and its heading."""
+
+    key: str
+    module: str
+    cls: str
+    title: str
+
+
+# Every section, in the order the page shows them; the number in each title
+# is its place here (a test holds them together).
+REGISTRY: tuple[SectionEntry, ...] = (
+    SectionEntry("recall", "app.recall", "RecallSection", "1. Recall a fact"),
+    SectionEntry("neuron", "app.neuron", "NeuronSection", "2. Inside one neuron"),
+    SectionEntry("embedding", "app.embedding", "EmbeddingSection",
+                 "3. How perpendicular are the names?"),
+    SectionEntry("attention", "app.attention", "AttentionSection", "4. The attention steps"),
+    SectionEntry("capacity", "app.capacity", "CapacitySection",
+                 "5. More facts than neurons, by sharing answers"),
+    SectionEntry("edit", "app.edit", "EditSection", "6. Edit a fact"),
+    SectionEntry("superposition", "app.superposition", "SuperpositionSection",
+                 "7. Superposition: more directions than dimensions"),
+    SectionEntry("params", "app.params", "ParamsSection", "8. Counting the parameters"),
+    SectionEntry("sae", "app.sae", "SAESection",
+                 "9. A sparse autoencoder finds the features again"),
+    SectionEntry("trace", "app.trace", "TraceSection",
+                 "10. Where does the fact live? Causal tracing"),
+)
+SECTIONS = tuple(e.key for e in REGISTRY)
+_BY_KEY = {e.key: e for e in REGISTRY}
+
+
+def section_entry(key: str) -> SectionEntry:
+    """The registry's entry for a section key (KeyError for an unknown one)."""
+    return _BY_KEY[key]
+
+
 MAX_TEXT = 120
 # The default fact table's sports, for the "second sport" a neuron may write.
 SPORTS = list(dict.fromkeys(row[2] for row in DEFAULT_FACTS))

@@ -141,7 +141,6 @@ class SuperpositionSection(Section):
     """N and d sliders, Pack/Stop, live histograms per pair and per vector, the
     RMS |cos| against the Welch floor, the shipped reference, the capacity chart."""
 
-    title = "7. Superposition: more directions than dimensions"
     key = "superposition"
 
     def __init__(self, state: AppState) -> None:

@@ -166,7 +166,6 @@ def name_of(t: Trace) -> str:
 class TraceSection(Section):
     """Name, corruption, noise, severing; the map of what comes back."""
 
-    title = "10. Where does the fact live? Causal tracing"
     key = "trace"
 
     def __init__(self, state: AppState) -> None:

@@ -4,14 +4,19 @@ numpy calculation from the embedding vectors (not from the section's code)."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import panel as pn
 import pytest
 
 import toycore as tc
-from app.main import SECTION_CLASSES, build_app
-from app.state import AppState
+from app.main import build_app, section_class
+from app.state import REGISTRY, SECTIONS, AppState
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def vec(name: str, model: tc.ToyModel | None = None) -> np.ndarray:
@@ -26,11 +31,35 @@ def gelu(x):
     return np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in np.atleast_1d(x)])
 
 
-@pytest.mark.parametrize("key", list(SECTION_CLASSES))
+@pytest.mark.parametrize("key", SECTIONS)
 def test_each_section_builds_alone(key: str) -> None:
     page = build_app(f"show={key}")
     assert list(page.wfl_sections) == [key]
     assert page.wfl_sections[key].message.visible is False
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda e: e.key)
+def test_each_registry_entry_imports_a_section_of_its_key(entry) -> None:
+    cls = section_class(entry.key)
+    assert cls.__module__ == entry.module and cls.__name__ == entry.cls
+    assert cls.key == entry.key
+    assert "title" not in vars(cls), "the title is stated in the registry only"
+
+
+def test_the_page_shows_the_registry_in_order_under_its_titles() -> None:
+    page = build_app("show=" + ",".join(reversed(SECTIONS)))  # the link's order is not the page's
+    assert list(page.wfl_sections) == list(SECTIONS)
+    heads = [m.object for m in page.select(pn.pane.Markdown) if "wfl-title" in m.css_classes]
+    assert heads == [f"## {e.title}" for e in REGISTRY]
+
+
+def test_a_section_not_shown_is_not_imported() -> None:
+    code = ("import sys; from app.main import build_app; build_app('show=recall'); "
+            "print(*(m for m in sys.modules if m.startswith('app.')))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, cwd=ROOT).stdout
+    shown = {m for m in out.split() if m.split(".")[1] in SECTIONS}
+    assert shown == {"app.recall"}
 
 
 def test_flags_hide_prose_and_controls() -> None:

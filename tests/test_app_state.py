@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import param
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.state import SECTIONS, AppState, from_query, state_keys, to_query
+from app.state import (
+    REGISTRY,
+    SECTIONS,
+    AppState,
+    from_query,
+    section_entry,
+    state_keys,
+    to_query,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _strategy(p: param.Parameter) -> st.SearchStrategy:
@@ -86,3 +99,21 @@ def test_partial_show_keeps_known_sections() -> None:
     values, warnings = from_query("show=neuron,zzz,recall")
     assert values["show"] == ["neuron", "recall"]
     assert any("zzz" in w for w in warnings)
+
+
+def test_the_registry_states_each_section_once_in_page_order() -> None:
+    """SECTIONS is the registry's keys; each title's number is its place."""
+    assert SECTIONS == tuple(e.key for e in REGISTRY)
+    assert len(set(SECTIONS)) == len(SECTIONS)
+    for i, entry in enumerate(REGISTRY, start=1):
+        assert entry.title.startswith(f"{i}. "), entry
+        assert entry.module == f"app.{entry.key}" and entry.cls.endswith("Section"), entry
+        assert section_entry(entry.key) is entry
+    assert list(AppState.param.show.objects) == list(SECTIONS)
+
+
+def test_the_registry_imports_no_panel() -> None:
+    """app.state stays plain: param, not Panel (checked in a fresh interpreter)."""
+    code = ("import sys, app.state; "
+            "sys.exit(any(m.split('.')[0] in ('panel', 'bokeh') for m in sys.modules))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

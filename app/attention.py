@@ -86,6 +86,7 @@ class AttentionSection(Section):
     four stages of the prompt's forward pass."""
 
     key = "attention"
+    depends_on = MODEL_KEYS
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -130,7 +131,7 @@ class AttentionSection(Section):
         self.strength.param.watch(w(lambda e: setattr(state, "attn", float(e.new))), "value")
         self.move.param.watch(w(lambda e: setattr(state, "move", float(e.new))), "value")
         state.param.watch(w(self._sync), ["attn", "move"])
-        self.watch_refresh(list(MODEL_KEYS))
+        self.watch_refresh()
         self._refresh()
 
     def _sync(self, *_events) -> None:

@@ -314,6 +314,7 @@ class CapacitySection(Section):
     """Facts, answers, width and neurons; a live training loop; five figures."""
 
     key = "capacity"
+    depends_on = (*TRAINING_KEYS, "cap_fact")
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -364,7 +365,7 @@ class CapacitySection(Section):
         self.train.on_click(w(self._on_train))
         self.stop.on_click(w(self._on_stop))
         state.param.watch(w(self._sync), [*self.sliders, "cap_sports", "cap_fact"])
-        self.watch_refresh([*TRAINING_KEYS, "cap_fact"])
+        self.watch_refresh()
         self._refresh()
         # From here on a new setting starts the loop. Not while the page is
         # being built: the first loop starts when the page says the section

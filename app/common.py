@@ -43,8 +43,8 @@ ANGLE_PAIRS: tuple[tuple[str, str, str], ...] = (
 
 # -- the model ---------------------------------------------------------------------
 # The state keys the shared toy model depends on (`model_for`). A section that
-# draws from that model redraws when any of them changes: it watches this
-# list, so a new model setting is added here once.
+# draws from that model names them in its `depends_on`, so a new model
+# setting is added here once.
 MODEL_KEYS: tuple[str, ...] = (
     "activation", "attn", "move", *(key for key, _, _ in ANGLE_PAIRS),
     "neuron", "row_first", "row_last", "row_other", "bias", "col_own", "col_alt", "alt_sport",
@@ -565,6 +565,9 @@ class Section:
     """
 
     key = ""  # the section's key in app.state.REGISTRY
+    # The state keys the section's figures are drawn from, declared once:
+    # `watch_refresh` redraws on a change to any of them.
+    depends_on: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -589,13 +592,17 @@ class Section:
         self.message.alert_type = kind
         self.message.visible = bool(text)
 
-    def watch_refresh(self, names: list[str]) -> None:
-        """Redraw (`self._refresh`) when any of the state's `names` changes:
+    def watch_refresh(self) -> None:
+        """Redraw (`self._refresh`) when any of the state's `depends_on` changes:
         at once while the section is on the reader's screen, else when it
         next comes into view. A step of a slider in one section moves the
         figures of five; the browser repainted all of them on every step,
         on screen or not (measured: about 100 ms of the page's main thread
-        a step with every section shown)."""
+        a step with every section shown). A section calls it in its
+        __init__ where the redraw is to come among its own watchers: param
+        calls watchers in the order they were added."""
+        # Once per key: a key listed twice would redraw twice per change.
+        names = list(dict.fromkeys(self.depends_on))
         self.state.param.watch(self.guard(self._refresh_if_seen), names)
 
     def _refresh_if_seen(self, *_events: Any) -> None:

@@ -122,6 +122,8 @@ class EditSection(Section):
     """Name, new sport, method; the collateral damage chart."""
 
     key = "edit"
+    depends_on = ("edit_person", "edit_sport", "edit_method", "edit_model",
+                  *MODEL_KEYS, *TRAINING_KEYS)
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -171,8 +173,7 @@ class EditSection(Section):
         self.method.param.watch(w(lambda e: setattr(state, "edit_method", e.new)), "value")
         self.which.param.watch(w(lambda e: setattr(state, "edit_model", e.new)), "value")
         state.param.watch(w(self._sync), ["edit_method", "edit_model"])
-        self.watch_refresh(["edit_person", "edit_sport", "edit_method", "edit_model",
-                            *MODEL_KEYS, *TRAINING_KEYS])
+        self.watch_refresh()
         self._refresh()
 
     def _sync(self, *_events) -> None:

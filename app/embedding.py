@@ -80,6 +80,7 @@ class EmbeddingSection(Section):
     """Angle sliders, a cosine heatmap and the AND gate's leak."""
 
     key = "embedding"
+    depends_on = MODEL_KEYS
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -132,7 +133,7 @@ class EmbeddingSection(Section):
             **{k: 90.0 for k, _, _ in ANGLE_PAIRS})))
         keys = [k for k, _, _ in ANGLE_PAIRS]
         state.param.watch(w(self._sync), keys)
-        self.watch_refresh(list(MODEL_KEYS))
+        self.watch_refresh()
         self._refresh()
 
     def _sync(self, *_events) -> None:

@@ -87,6 +87,7 @@ class NeuronSection(Section):
     """Widgets and figures for section 2."""
 
     key = "neuron"
+    depends_on = MODEL_KEYS
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -151,7 +152,7 @@ class NeuronSection(Section):
         self.alt_sport.param.watch(w(lambda e: setattr(state, "alt_sport", e.new)), "value")
         self.activation.param.watch(w(lambda e: setattr(state, "activation", e.new)), "value")
         self.reset.on_click(w(self._on_reset))
-        self.watch_refresh(list(MODEL_KEYS))
+        self.watch_refresh()
         state.param.watch(w(self._sync_widgets), [
             "neuron", *DEFAULTS, "alt_sport", "activation"])
 

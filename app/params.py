@@ -97,6 +97,7 @@ class ParamsSection(Section):
     """Shape boxes, presets, a breakdown chart and the GPT-3 sums."""
 
     key = "params"
+    depends_on = (*(k for k, _ in FIELDS.values()), *(k for k, _ in FLAGS.values()))
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -138,9 +139,8 @@ class ParamsSection(Section):
             box.param.watch(w(lambda e, fl=field: self._on_text(fl, e.new)), "value")
         for field, box in self.flags.items():
             box.param.watch(w(lambda e, fl=field: self._on_flag(fl, e.new)), "value")
-        keys = [k for k, _ in FIELDS.values()] + [k for k, _ in FLAGS.values()]
-        self.watch_refresh(keys)
-        state.param.watch(w(self._sync), [*keys, "p_preset"])
+        self.watch_refresh()
+        state.param.watch(w(self._sync), [*self.depends_on, "p_preset"])
         self._refresh()
 
     def _on_preset(self, event) -> None:

@@ -186,6 +186,7 @@ class RecallSection(Section):
     """Widgets and figures for section 1, bound to the shared AppState."""
 
     key = "recall"
+    depends_on = ("person", *MODEL_KEYS)
 
     def __init__(self, state: AppState, model: tc.ToyModel | None = None) -> None:
         super().__init__(state)
@@ -258,7 +259,7 @@ class RecallSection(Section):
 
         w = self.guard
         self.name_input.param.watch(w(self._on_name), ["value", "value_input"])
-        self.watch_refresh(["person", *MODEL_KEYS])
+        self.watch_refresh()
 
     @staticmethod
     def _y_factors(run: tc.Run) -> list:

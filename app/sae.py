@@ -109,6 +109,9 @@ class SAESection(Section):
     """Dictionary size and penalty, Train/Stop, and three figures."""
 
     key = "sae"
+    # What section 5's model follows; its own settings start a fresh SAE
+    # (`_on_size`, `_on_l1`), not a redraw.
+    depends_on = TRAINING_KEYS
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -161,7 +164,7 @@ class SAESection(Section):
         state.param.watch(w(self._on_size), ["sae_size"])
         state.param.watch(w(self._on_l1), ["sae_l1"])
         state.param.watch(w(self._sync), list(OWN))
-        self.watch_refresh(list(TRAINING_KEYS))  # what section 5's model follows
+        self.watch_refresh()
         self._load(trained_model(state))
 
     # -- figures ------------------------------------------------------------------------

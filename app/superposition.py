@@ -142,6 +142,8 @@ class SuperpositionSection(Section):
     RMS |cos| against the Welch floor, the shipped reference, the capacity chart."""
 
     key = "superposition"
+    # N and d draw fresh vectors (`_new_packer`), not a redraw.
+    depends_on = ("sp_eps",)
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -199,7 +201,7 @@ class SuperpositionSection(Section):
         self.reset.on_click(w(lambda _e: self._new_packer()))
         state.param.watch(w(self._new_packer), ["sp_n", "sp_d"])
         state.param.watch(w(self._sync), ["sp_n", "sp_d", "sp_eps"])
-        self.watch_refresh(["sp_eps"])
+        self.watch_refresh()
 
     # -- figures ---------------------------------------------------------------------
     def _hist(self, title: str, x_range: tuple[float, float], log: bool,

@@ -167,6 +167,7 @@ class TraceSection(Section):
     """Name, corruption, noise, severing; the map of what comes back."""
 
     key = "trace"
+    depends_on = (*TRACE_KEYS, *MODEL_KEYS)
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -223,7 +224,7 @@ class TraceSection(Section):
         self.sever.param.watch(w(lambda e: setattr(s, "tr_sever", bool(e.new))), "value")
         self.edit.on_click(w(self._edit))
         s.param.watch(w(self._sync), ["tr_corrupt", "tr_noise", "tr_sever"])
-        self.watch_refresh([*TRACE_KEYS, *MODEL_KEYS])
+        self.watch_refresh()
         self.trace: Trace | None = None
         self._refresh()
 

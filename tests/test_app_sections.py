@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import panel as pn
+import param
 import pytest
 
 import toycore as tc
 from app.main import build_app, section_class
-from app.state import REGISTRY, SECTIONS, AppState
+from app.state import REGISTRY, SECTIONS, AppState, state_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1053,3 +1054,88 @@ def test_an_edit_of_a_fact_the_trained_model_does_not_recall_says_whom_it_does()
     assert sec.message.visible and f"does not recall {lost.name}" in sec.message.object
     known = [f.name for f in model.facts if model.run(f.name).answer == f.sport]
     assert ", ".join(known[:3]) in sec.message.object
+
+
+# -- what each section depends on -------------------------------------------------------
+# Set by the link and never on the page, so no section redraws for them.
+PAGE_FLAGS = {"show", "controls", "prose", "presenter", "theme", "embed"}
+# Settings a section takes up by a watcher of its own (fresh vectors, a fresh
+# SAE) rather than by a redraw.
+OWN_WATCHERS = {"superposition": {"sp_n", "sp_d"}, "sae": {"sae_size", "sae_l1"}}
+
+
+class ReadsOf:
+    """Stands in for an AppState, recording which of its keys are read."""
+
+    def __init__(self, state: AppState) -> None:
+        object.__setattr__(self, "_state", state)
+        object.__setattr__(self, "read", set())
+
+    def __getattr__(self, name: str) -> object:
+        if name in state_keys():
+            self.read.add(name)
+        return getattr(self._state, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._state, name, value)
+
+
+def another(key: str, value: object) -> object:
+    """A valid value of `key` other than `value`."""
+    p = AppState.param[key]
+    if isinstance(p, param.Boolean):
+        return not value
+    if isinstance(p, param.Selector):
+        return next(x for x in p.objects if x != value)
+    if isinstance(p, param.Number):  # Integer too
+        step = p.step or 1
+        return value + step if value + step <= p.bounds[1] else value - step
+    if isinstance(p, param.String):
+        return value + " x"
+    raise AssertionError(f"no other value for {key}")
+
+
+def test_the_shared_models_read_only_their_keys() -> None:
+    from app.capacity import TRAINING_KEYS, trained_model
+    from app.common import MODEL_KEYS, model_for
+
+    state = ReadsOf(AppState())
+    model_for(state)
+    assert state.read == set(MODEL_KEYS)
+    state = ReadsOf(AppState())
+    trained_model(state)
+    assert state.read == set(TRAINING_KEYS)
+
+
+@pytest.mark.parametrize("key", SECTIONS)
+def test_a_change_to_what_a_section_depends_on_redraws_it(key: str) -> None:
+    cls = section_class(key)
+    assert cls.depends_on and set(cls.depends_on) <= set(state_keys()) - PAGE_FLAGS
+    state = AppState()
+    sec = cls(state)
+    calls = []
+    sec._refresh = lambda *_e: calls.append(1)
+    for name in dict.fromkeys(cls.depends_on):
+        calls.clear()
+        setattr(state, name, another(name, getattr(state, name)))
+        assert calls, name
+
+
+@pytest.mark.parametrize("key", SECTIONS)
+def test_a_section_draws_only_from_what_it_watches(key: str) -> None:
+    """Every state key a full redraw reads is in the section's depends_on,
+    is taken up by a watcher of its own, or is a page flag."""
+    state = AppState()
+    sec = section_class(key)(state)
+    own = OWN_WATCHERS.get(key, set())
+    watched = {k for k, w in state.param.watchers.items() if w.get("value")}
+    assert own <= watched
+    # Forget what the section has drawn, so the redraw is a full one.
+    if key == "capacity":
+        sec.run_key = None
+    if key == "sae":
+        sec.model = None
+    sec.state = reads = ReadsOf(state)
+    sec._refresh()
+    assert reads.read, "a redraw reads the state"
+    assert reads.read <= set(sec.depends_on) | own | PAGE_FLAGS, reads.read

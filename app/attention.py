@@ -32,6 +32,7 @@ from app.common import (
     model_for,
     num,
     side_by_side,
+    slider,
     strong,
     update,
 )
@@ -90,14 +91,11 @@ class AttentionSection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        self.strength = pn.widgets.FloatSlider(
-            label="First head: how much of Michael is copied onto Jordan",
-            start=AppState.param.attn.bounds[0], end=AppState.param.attn.bounds[1], step=0.05,
-            value=state.attn, sizing_mode="stretch_width")
-        self.move = pn.widgets.FloatSlider(
-            label="Second head: how much of the vector at Jordan reaches the words after it",
-            start=AppState.param.move.bounds[0], end=AppState.param.move.bounds[1], step=0.05,
-            value=state.move, sizing_mode="stretch_width")
+        self.strength = slider(state, "attn",
+                               "First head: how much of Michael is copied onto Jordan")
+        self.move = slider(
+            state, "move",
+            "Second head: how much of the vector at Jordan reaches the words after it")
         self.answer = LiveText(state, "wfl-attention-answer")
         self.stages = ColumnDataSource({"cell": [], "value": [], "color": []})
 

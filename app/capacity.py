@@ -57,6 +57,7 @@ from app.common import (
     page_bg,
     prose_css,
     side_by_side,
+    slider,
     strong,
     text_color,
     update,
@@ -318,18 +319,12 @@ class CapacitySection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        p = AppState.param
-
-        def slider(name: str, label: str) -> pn.widgets.IntSlider:
-            # A step starts a fresh run: not foreseen (see NOT_FORESEEN).
-            start, end = p[name].bounds
-            return pn.widgets.IntSlider(label=label, start=start, end=end,
-                                        value=getattr(state, name),
-                                        sizing_mode="stretch_width", css_classes=[NOT_FORESEEN])
-
-        self.sliders = {"cap_facts": slider("cap_facts", "Facts to store"),
-                        "cap_d": slider("cap_d", "Residual stream width d"),
-                        "cap_neurons": slider("cap_neurons", "Neurons")}
+        # A step starts a fresh run: not foreseen (see NOT_FORESEEN).
+        not_foreseen = {"css_classes": [NOT_FORESEEN]}
+        self.sliders = {
+            "cap_facts": slider(state, "cap_facts", "Facts to store", **not_foreseen),
+            "cap_d": slider(state, "cap_d", "Residual stream width d", **not_foreseen),
+            "cap_neurons": slider(state, "cap_neurons", "Neurons", **not_foreseen)}
         self.answers = pn.widgets.RadioButtonGroup(
             label="Their answers", value=state.cap_sports,
             options={"Shared: the table's sports": "shared",

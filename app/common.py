@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import panel as pn
+import param
 from bokeh.core.property.validation import validate
 from bokeh.models import ColumnDataSource, GlyphRenderer, InlineStyleSheet, Title
 from bokeh.plotting import figure
@@ -299,6 +300,21 @@ def wrap_controls(page: pn.viewable.Viewable) -> None:
             continue
         if rule not in widget.stylesheets:
             widget.stylesheets = [*widget.stylesheets, rule]
+
+
+def slider(state: AppState, name: str, label: str,
+           **kwargs: Any) -> pn.widgets.IntSlider | pn.widgets.FloatSlider:
+    """A slider for the state's `name`, across the section's width: its
+    bounds and step are the parameter's, its value the state's. The section
+    links it to the state both ways itself, as it does its other widgets."""
+    p = AppState.param[name]
+    if p.step is None:
+        raise ValueError(f"AppState.{name} states no step for its slider")
+    kind = pn.widgets.IntSlider if isinstance(p, param.Integer) else pn.widgets.FloatSlider
+    start, end = p.bounds
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    return kind(label=label, start=start, end=end, step=p.step, value=getattr(state, name),
+                **kwargs)
 
 
 def prose_css(state: AppState) -> list[str]:

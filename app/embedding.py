@@ -25,6 +25,7 @@ from app.common import (
     model_for,
     num,
     side_by_side,
+    slider,
     strong,
     text_color,
     update,
@@ -86,9 +87,7 @@ class EmbeddingSection(Section):
         super().__init__(state)
         self.sliders = {}
         for key, a, b in ANGLE_PAIRS:
-            self.sliders[key] = pn.widgets.FloatSlider(
-                label=f"Angle between {a} and {b} (degrees)", start=0, end=180, step=1,
-                value=getattr(state, key), sizing_mode="stretch_width")
+            self.sliders[key] = slider(state, key, f"Angle between {a} and {b} (degrees)")
         self.reset = pn.widgets.Button(label="All perpendicular again", color="light")
         model = model_for(state)
         self.cos = ColumnDataSource(cosine_data(model))
@@ -127,8 +126,8 @@ class EmbeddingSection(Section):
         self.leak_fig = g
 
         w = self.guard
-        for key, slider in self.sliders.items():
-            slider.param.watch(w(lambda e, k=key: setattr(state, k, float(e.new))), "value")
+        for key, widget in self.sliders.items():
+            widget.param.watch(w(lambda e, k=key: setattr(state, k, float(e.new))), "value")
         self.reset.on_click(w(lambda _e: state.param.update(
             **{k: 90.0 for k, _, _ in ANGLE_PAIRS})))
         keys = [k for k, _, _ in ANGLE_PAIRS]
@@ -137,8 +136,8 @@ class EmbeddingSection(Section):
         self._refresh()
 
     def _sync(self, *_events) -> None:
-        for key, slider in self.sliders.items():
-            slider.value = getattr(self.state, key)
+        for key, widget in self.sliders.items():
+            widget.value = getattr(self.state, key)
 
     def _refresh(self, *_events) -> None:
         model = model_for(self.state)

@@ -36,6 +36,7 @@ from app.common import (
     rgba_image,
     rgba_lut,
     side_by_side,
+    slider,
     strong,
     text_color,
     update,
@@ -103,22 +104,15 @@ class NeuronSection(Section):
         wide = state.presenter  # projector-size text needs wider menus
         self.neuron_select = pn.widgets.Select(label="Neuron", options=options,
                                                value=state.neuron, width=440 if wide else 320)
-        slider = dict(step=0.05, sizing_mode="stretch_width")
-        self.row_first = pn.widgets.FloatSlider(label="Row: weight on first name", start=-2,
-                                                end=2, value=state.row_first, **slider)
-        self.row_last = pn.widgets.FloatSlider(label="Row: weight on last name", start=-2,
-                                               end=2, value=state.row_last, **slider)
-        self.row_other = pn.widgets.FloatSlider(label="Row: weight on another last name",
-                                                start=-2, end=2, value=state.row_other, **slider)
-        self.bias = pn.widgets.FloatSlider(label="Bias (threshold)", start=-3, end=3,
-                                           value=state.bias, **slider)
-        self.col_own = pn.widgets.FloatSlider(label="Column: weight on its sport", start=-2,
-                                              end=2, value=state.col_own, **slider)
+        self.row_first = slider(state, "row_first", "Row: weight on first name")
+        self.row_last = slider(state, "row_last", "Row: weight on last name")
+        self.row_other = slider(state, "row_other", "Row: weight on another last name")
+        self.bias = slider(state, "bias", "Bias (threshold)")
+        self.col_own = slider(state, "col_own", "Column: weight on its sport")
         self.alt_sport = pn.widgets.Select(label="Second sport", options=list(
             AppState.param.alt_sport.objects), value=state.alt_sport,
             width=280 if wide else 200)
-        self.col_alt = pn.widgets.FloatSlider(label="Column: weight on the second sport",
-                                              start=-2, end=2, value=state.col_alt, **slider)
+        self.col_alt = slider(state, "col_alt", "Column: weight on the second sport")
         self.activation = pn.widgets.RadioButtonGroup(
             label="Nonlinearity", options={"ReLU": "relu", "GELU": "gelu",
                                           "GELU (tanh)": "gelu_tanh"},

@@ -48,6 +48,7 @@ from app.common import (
     num,
     pct,
     side_by_side,
+    slider,
     strong,
     text_color,
     update,
@@ -115,15 +116,10 @@ class SAESection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        lo, hi = AppState.param.sae_size.bounds
         # A step starts a fresh SAE: not foreseen (see NOT_FORESEEN).
-        self.size = pn.widgets.IntSlider(label="Dictionary size (features)", start=lo, end=hi,
-                                         value=state.sae_size, sizing_mode="stretch_width",
-                                         css_classes=[NOT_FORESEEN])
-        lo, hi = AppState.param.sae_l1.bounds
-        self.l1 = pn.widgets.FloatSlider(label="Sparsity penalty (L1)", start=lo, end=hi,
-                                         step=0.01, value=state.sae_l1,
-                                         sizing_mode="stretch_width", css_classes=[NOT_FORESEEN])
+        self.size = slider(state, "sae_size", "Dictionary size (features)",
+                           css_classes=[NOT_FORESEEN])
+        self.l1 = slider(state, "sae_l1", "Sparsity penalty (L1)", css_classes=[NOT_FORESEEN])
         self.train = pn.widgets.Button(label="Train", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", color="default", width=120, disabled=True)
         self.answer = LiveText(state, "wfl-sae-answer", large=True)

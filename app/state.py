@@ -68,43 +68,48 @@ SPORTS = list(dict.fromkeys(row[2] for row in DEFAULT_FACTS))
 
 
 class AppState(param.Parameterized):
-    """What the reader has set. URL keys are the parameter names."""
+    """What the reader has set. URL keys are the parameter names; a slider's
+    bounds and step are its parameter's (app.common.slider)."""
 
     # Section 1: recall a fact
     person = param.String(default="Michael Jordan", doc="The name typed into the recall box.")
     activation = param.Selector(default="relu", objects=["relu", "gelu", "gelu_tanh"],
                                 doc="The MLP's nonlinearity.")
-    attn = param.Number(default=1.0, bounds=(0.0, 2.0),
+    attn = param.Number(default=1.0, bounds=(0.0, 2.0), step=0.05,
                         doc="Strength of the head that moves the first name into the last.")
-    move = param.Number(default=1.0, bounds=(0.0, 2.0),
+    move = param.Number(default=1.0, bounds=(0.0, 2.0), step=0.05,
                         doc="Strength of the later head that carries the name's vector, "
                             "fact included, to the words after it.")
     # Section 2: inside one neuron. The row and column are set by weights on
     # named directions (the fact's own first/last name and sport), which is
     # what survives an embedding change and fits in a link.
     neuron = param.Integer(default=0, bounds=(0, 255), doc="The neuron under the microscope.")
-    row_first = param.Number(default=1.0, bounds=(-2.0, 2.0),
+    row_first = param.Number(default=1.0, bounds=(-2.0, 2.0), step=0.05,
                              doc="Its row's weight on the fact's first-name direction.")
-    row_last = param.Number(default=1.0, bounds=(-2.0, 2.0),
+    row_last = param.Number(default=1.0, bounds=(-2.0, 2.0), step=0.05,
                             doc="Its row's weight on the fact's last-name direction.")
-    row_other = param.Number(default=0.0, bounds=(-2.0, 2.0),
+    row_other = param.Number(default=0.0, bounds=(-2.0, 2.0), step=0.05,
                              doc="Its row's weight on another last name (the half match).")
-    bias = param.Number(default=-1.0, bounds=(-3.0, 3.0), doc="That neuron's bias (threshold).")
-    col_own = param.Number(default=1.0, bounds=(-2.0, 2.0),
+    bias = param.Number(default=-1.0, bounds=(-3.0, 3.0), step=0.05,
+                        doc="That neuron's bias (threshold).")
+    col_own = param.Number(default=1.0, bounds=(-2.0, 2.0), step=0.05,
                            doc="Its column's weight on the fact's sport: what it writes.")
-    col_alt = param.Number(default=0.0, bounds=(-2.0, 2.0),
+    col_alt = param.Number(default=0.0, bounds=(-2.0, 2.0), step=0.05,
                            doc="Its column's weight on a second sport.")
     alt_sport = param.Selector(default="golf", objects=SPORTS, doc="That second sport.")
     # Section 3: angles between directions (90 = perpendicular).
-    angle_mj = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Michael–Jordan.")
-    angle_jp = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Jordan–Phelps.")
-    angle_ma = param.Number(default=90.0, bounds=(0.0, 180.0), doc="Angle Michael–Alexis.")
+    angle_mj = param.Number(default=90.0, bounds=(0.0, 180.0), step=1.0,
+                            doc="Angle Michael–Jordan.")
+    angle_jp = param.Number(default=90.0, bounds=(0.0, 180.0), step=1.0,
+                            doc="Angle Jordan–Phelps.")
+    angle_ma = param.Number(default=90.0, bounds=(0.0, 180.0), step=1.0,
+                            doc="Angle Michael–Alexis.")
     # Section 5: more facts than neurons (training itself is not saved).
-    cap_facts = param.Integer(default=23, bounds=(2, 60), doc="Facts to store.")
+    cap_facts = param.Integer(default=23, bounds=(2, 60), step=1, doc="Facts to store.")
     cap_sports = param.Selector(default="shared", objects=list(ANSWERS),
                                 doc="Facts share the table's 13 sports, or each has its own.")
-    cap_neurons = param.Integer(default=10, bounds=(1, 64), doc="Neurons to store them in.")
-    cap_d = param.Integer(default=24, bounds=(2, 64),
+    cap_neurons = param.Integer(default=10, bounds=(1, 64), step=1, doc="Neurons to store them in.")
+    cap_d = param.Integer(default=24, bounds=(2, 64), step=1,
                           doc="Width of the residual stream the names share.")
     cap_fact = param.String(default="",
                             doc="The fact taken apart neuron by neuron (empty: the one "
@@ -117,9 +122,9 @@ class AppState(param.Parameterized):
     edit_method = param.Selector(default="column", objects=["column", "rank_one"],
                                  doc="How the edit is made (toycore.edit).")
     # Section 7: superposition.
-    sp_n = param.Integer(default=400, bounds=(2, 1000), doc="Vectors to pack.")
-    sp_d = param.Integer(default=20, bounds=(2, 200), doc="Dimensions to pack them in.")
-    sp_eps = param.Number(default=5.0, bounds=(0.5, 20.0),
+    sp_n = param.Integer(default=400, bounds=(2, 1000), step=1, doc="Vectors to pack.")
+    sp_d = param.Integer(default=20, bounds=(2, 200), step=1, doc="Dimensions to pack them in.")
+    sp_eps = param.Number(default=5.0, bounds=(0.5, 20.0), step=0.5,
                           doc="The capacity chart's window around 90 degrees (+- degrees).")
     # Section 8: counting parameters (defaults: GPT-3 175B in the lesson's accounting).
     p_preset = param.Selector(default="gpt3-175b",
@@ -137,9 +142,9 @@ class AppState(param.Parameterized):
     p_attn = param.Boolean(default=True,
                            doc="Attention has weights (the toy's steps are fixed rules).")
     # Section 9: a sparse autoencoder on section 5's MLP input (training is not saved).
-    sae_size = param.Integer(default=64, bounds=(8, 128),
+    sae_size = param.Integer(default=64, bounds=(8, 128), step=1,
                              doc="Features in the sparse autoencoder's dictionary.")
-    sae_l1 = param.Number(default=0.3, bounds=(0.0, 2.0),
+    sae_l1 = param.Number(default=0.3, bounds=(0.0, 2.0), step=0.01,
                           doc="Its sparsity penalty: the L1 coefficient on feature activations.")
     # Section 10: causal tracing of the shared model (sections 1-4's settings).
     tr_text = param.String(default="Michael Jordan plays the sport of",
@@ -147,7 +152,7 @@ class AppState(param.Parameterized):
     tr_corrupt = param.Selector(default="swap", objects=list(CORRUPTIONS),
                                 doc="How the name is corrupted: its first name swapped for one "
                                     "that makes no fact, or noise on its embeddings (ROME's).")
-    tr_noise = param.Number(default=NOISE_SD, bounds=(0.0, 10.0),
+    tr_noise = param.Number(default=NOISE_SD, bounds=(0.0, 10.0), step=0.5,
                             doc="The noise, in standard deviations of the embeddings' entries.")
     tr_sever = param.Boolean(default=False,
                              doc="Hold the MLP's output at its corrupted value while putting "

@@ -49,6 +49,7 @@ from app.common import (
     pct,
     prose_css,
     side_by_side,
+    slider,
     strong,
     text_color,
     update,
@@ -147,18 +148,10 @@ class SuperpositionSection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        p = AppState.param
         # A step draws fresh vectors and stops packing: not foreseen (NOT_FORESEEN).
-        self.n = pn.widgets.IntSlider(label="Vectors N", start=p.sp_n.bounds[0],
-                                      end=p.sp_n.bounds[1], step=1, value=state.sp_n,
-                                      sizing_mode="stretch_width", css_classes=[NOT_FORESEEN])
-        self.d = pn.widgets.IntSlider(label="Dimensions d", start=p.sp_d.bounds[0],
-                                      end=p.sp_d.bounds[1], step=1, value=state.sp_d,
-                                      sizing_mode="stretch_width", css_classes=[NOT_FORESEEN])
-        self.eps = pn.widgets.FloatSlider(label="Window around 90° (± degrees)",
-                                          start=p.sp_eps.bounds[0], end=p.sp_eps.bounds[1],
-                                          step=0.5, value=state.sp_eps,
-                                          sizing_mode="stretch_width")
+        self.n = slider(state, "sp_n", "Vectors N", css_classes=[NOT_FORESEEN])
+        self.d = slider(state, "sp_d", "Dimensions d", css_classes=[NOT_FORESEEN])
+        self.eps = slider(state, "sp_eps", "Window around 90° (± degrees)")
         self.pack = pn.widgets.Button(label="Pack", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", width=120, disabled=True)
         self.reset = pn.widgets.Button(label="New random vectors", color="light",

@@ -23,6 +23,7 @@ from app.common import (
     num,
     page_bg,
     pct,
+    slider,
     strong,
     text_color,
     typed_text,
@@ -180,11 +181,8 @@ class TraceSection(Section):
             sizing_mode="stretch_width")
         self.corrupt = pn.widgets.RadioButtonGroup(label="How to corrupt the name",
                                                    options=CORRUPTIONS, value=s.tr_corrupt)
-        bounds = AppState.param.tr_noise.bounds
-        self.noise = pn.widgets.FloatSlider(
-            label="Noise, in standard deviations of the embeddings", start=bounds[0],
-            end=bounds[1], step=0.5, value=s.tr_noise, visible=s.tr_corrupt == "noise",
-            sizing_mode="stretch_width")
+        self.noise = slider(s, "tr_noise", "Noise, in standard deviations of the embeddings",
+                            visible=s.tr_corrupt == "noise")
         self.sever = pn.widgets.Checkbox(
             label="Hold the MLP's output at its corrupted value (severed)", value=s.tr_sever)
         # The page brings section 6 into view on a click (build/web/loader.js).

@@ -1139,3 +1139,32 @@ def test_a_section_draws_only_from_what_it_watches(key: str) -> None:
     sec._refresh()
     assert reads.read, "a redraw reads the state"
     assert reads.read <= set(sec.depends_on) | own | PAGE_FLAGS, reads.read
+
+
+# -- sliders ------------------------------------------------------------------------------
+def page_sliders(page: pn.viewable.Viewable) -> dict[str, pn.widgets.Widget]:
+    """Every slider on the page by the state key it edits, found by moving it
+    to one end and seeing which key follows."""
+    state = page.wfl_state
+    found = {}
+    for widget in page.select(pn.widgets.slider._SliderBase):
+        before = {k: getattr(state, k) for k in state_keys()}
+        widget.value = widget.start if widget.value != widget.start else widget.end
+        changed = [k for k in state_keys() if getattr(state, k) != before[k]]
+        assert len(changed) == 1, (widget.name, changed)
+        assert getattr(state, changed[0]) == widget.value
+        found[changed[0]] = widget
+    return found
+
+
+def test_every_slider_spans_the_bounds_and_steps_of_the_setting_it_edits() -> None:
+    page = build_app("")
+    values = {id(w): w.value for w in page.select(pn.widgets.slider._SliderBase)}
+    sliders = page_sliders(page)
+    assert len(sliders) == len(values) == 20
+    for key, widget in sliders.items():
+        p = AppState.param[key]
+        assert (widget.start, widget.end) == p.bounds, key
+        assert widget.step == p.step, key
+        assert values[id(widget)] == p.default, key  # opened at the state's value
+        assert isinstance(widget, pn.widgets.IntSlider) == isinstance(p, param.Integer), key

@@ -92,10 +92,12 @@ class AttentionSection(Section):
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
         self.strength = slider(state, "attn",
-                               "First head: how much of Michael is copied onto Jordan")
+                               "First head: how much of Michael is copied onto Jordan",
+                               foreseen=True)
         self.move = slider(
             state, "move",
-            "Second head: how much of the vector at Jordan reaches the words after it")
+            "Second head: how much of the vector at Jordan reaches the words after it",
+            foreseen=True)
         self.answer = LiveText(state, "wfl-attention-answer")
         self.stages = ColumnDataSource({"cell": [], "value": [], "color": []})
 

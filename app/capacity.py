@@ -43,7 +43,6 @@ import toycore as tc
 from app.common import (
     ACCENT,
     FIRE,
-    NOT_FORESEEN,
     QUIET,
     WRAP,
     LiveText,
@@ -319,12 +318,10 @@ class CapacitySection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        # A step starts a fresh run: not foreseen (see NOT_FORESEEN).
-        not_foreseen = {"css_classes": [NOT_FORESEEN]}
-        self.sliders = {
-            "cap_facts": slider(state, "cap_facts", "Facts to store", **not_foreseen),
-            "cap_d": slider(state, "cap_d", "Residual stream width d", **not_foreseen),
-            "cap_neurons": slider(state, "cap_neurons", "Neurons", **not_foreseen)}
+        # Not foreseen: a step starts a fresh run.
+        self.sliders = {"cap_facts": slider(state, "cap_facts", "Facts to store"),
+                        "cap_d": slider(state, "cap_d", "Residual stream width d"),
+                        "cap_neurons": slider(state, "cap_neurons", "Neurons")}
         self.answers = pn.widgets.RadioButtonGroup(
             label="Their answers", value=state.cap_sports,
             options={"Shared: the table's sports": "shared",

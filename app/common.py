@@ -132,11 +132,10 @@ def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
 _after_redraw: dict[object, Callable[[], None]] | None = None
 
 
-# The CSS class of a slider whose step does more than redraw (it stops a
-# running loop and starts afresh): the page's foresight (app.worker_link)
-# would make that step and undo it by another, losing the loop's work, just
-# because the reader's pointer passed over the slider.
-NOT_FORESEEN = "wfl-not-foreseen"
+# A slider with this CSS class is foreseen: the page works out its neighbouring
+# values ahead, making and undoing each step, so only a slider whose step only
+# redraws may say so.
+FORESEEN = "wfl-foreseen"
 
 
 def after_redraw(key: object, fn: Callable[[], None]) -> None:
@@ -302,17 +301,20 @@ def wrap_controls(page: pn.viewable.Viewable) -> None:
             widget.stylesheets = [*widget.stylesheets, rule]
 
 
-def slider(state: AppState, name: str, label: str,
+def slider(state: AppState, name: str, label: str, foreseen: bool = False,
            **kwargs: Any) -> pn.widgets.IntSlider | pn.widgets.FloatSlider:
     """A slider for the state's `name`, across the section's width: its
-    bounds and step are the parameter's, its value the state's. The section
-    links it to the state both ways itself, as it does its other widgets."""
+    bounds and step are the parameter's, its value the state's, and it is
+    `foreseen` (FORESEEN) only when asked. The section links it to the state
+    both ways itself, as it does its other widgets."""
     p = AppState.param[name]
     if p.step is None:
         raise ValueError(f"AppState.{name} states no step for its slider")
     kind = pn.widgets.IntSlider if isinstance(p, param.Integer) else pn.widgets.FloatSlider
     start, end = p.bounds
     kwargs.setdefault("sizing_mode", "stretch_width")
+    if foreseen:
+        kwargs["css_classes"] = [*kwargs.get("css_classes", []), FORESEEN]
     return kind(label=label, start=start, end=end, step=p.step, value=getattr(state, name),
                 **kwargs)
 

@@ -87,7 +87,8 @@ class EmbeddingSection(Section):
         super().__init__(state)
         self.sliders = {}
         for key, a, b in ANGLE_PAIRS:
-            self.sliders[key] = slider(state, key, f"Angle between {a} and {b} (degrees)")
+            self.sliders[key] = slider(state, key, f"Angle between {a} and {b} (degrees)",
+                                       foreseen=True)
         self.reset = pn.widgets.Button(label="All perpendicular again", color="light")
         model = model_for(state)
         self.cos = ColumnDataSource(cosine_data(model))

@@ -104,15 +104,19 @@ class NeuronSection(Section):
         wide = state.presenter  # projector-size text needs wider menus
         self.neuron_select = pn.widgets.Select(label="Neuron", options=options,
                                                value=state.neuron, width=440 if wide else 320)
-        self.row_first = slider(state, "row_first", "Row: weight on first name")
-        self.row_last = slider(state, "row_last", "Row: weight on last name")
-        self.row_other = slider(state, "row_other", "Row: weight on another last name")
-        self.bias = slider(state, "bias", "Bias (threshold)")
-        self.col_own = slider(state, "col_own", "Column: weight on its sport")
+        # A step only redraws: the page may work out the next ones ahead.
+        self.row_first = slider(state, "row_first", "Row: weight on first name",
+                                foreseen=True)
+        self.row_last = slider(state, "row_last", "Row: weight on last name", foreseen=True)
+        self.row_other = slider(state, "row_other", "Row: weight on another last name",
+                                foreseen=True)
+        self.bias = slider(state, "bias", "Bias (threshold)", foreseen=True)
+        self.col_own = slider(state, "col_own", "Column: weight on its sport", foreseen=True)
         self.alt_sport = pn.widgets.Select(label="Second sport", options=list(
             AppState.param.alt_sport.objects), value=state.alt_sport,
             width=280 if wide else 200)
-        self.col_alt = slider(state, "col_alt", "Column: weight on the second sport")
+        self.col_alt = slider(state, "col_alt", "Column: weight on the second sport",
+                              foreseen=True)
         self.activation = pn.widgets.RadioButtonGroup(
             label="Nonlinearity", options={"ReLU": "relu", "GELU": "gelu",
                                           "GELU (tanh)": "gelu_tanh"},

@@ -35,7 +35,6 @@ from app.common import (
     ACCENT,
     FIRE,
     GOOD,
-    NOT_FORESEEN,
     QUIET,
     WRAP,
     LiveText,
@@ -116,10 +115,9 @@ class SAESection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        # A step starts a fresh SAE: not foreseen (see NOT_FORESEEN).
-        self.size = slider(state, "sae_size", "Dictionary size (features)",
-                           css_classes=[NOT_FORESEEN])
-        self.l1 = slider(state, "sae_l1", "Sparsity penalty (L1)", css_classes=[NOT_FORESEEN])
+        # Not foreseen: a step starts a fresh SAE.
+        self.size = slider(state, "sae_size", "Dictionary size (features)")
+        self.l1 = slider(state, "sae_l1", "Sparsity penalty (L1)")
         self.train = pn.widgets.Button(label="Train", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", color="default", width=120, disabled=True)
         self.answer = LiveText(state, "wfl-sae-answer", large=True)

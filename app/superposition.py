@@ -35,7 +35,6 @@ from app.common import (
     ACCENT,
     BAD,
     FIRE,
-    NOT_FORESEEN,
     QUIET,
     WRAP,
     LiveText,
@@ -148,10 +147,10 @@ class SuperpositionSection(Section):
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
-        # A step draws fresh vectors and stops packing: not foreseen (NOT_FORESEEN).
-        self.n = slider(state, "sp_n", "Vectors N", css_classes=[NOT_FORESEEN])
-        self.d = slider(state, "sp_d", "Dimensions d", css_classes=[NOT_FORESEEN])
-        self.eps = slider(state, "sp_eps", "Window around 90° (± degrees)")
+        # Not foreseen: a step of N or d draws fresh vectors and stops packing.
+        self.n = slider(state, "sp_n", "Vectors N")
+        self.d = slider(state, "sp_d", "Dimensions d")
+        self.eps = slider(state, "sp_eps", "Window around 90° (± degrees)", foreseen=True)
         self.pack = pn.widgets.Button(label="Pack", color="primary", width=120)
         self.stop = pn.widgets.Button(label="Stop", width=120, disabled=True)
         self.reset = pn.widgets.Button(label="New random vectors", color="light",

@@ -182,7 +182,7 @@ class TraceSection(Section):
         self.corrupt = pn.widgets.RadioButtonGroup(label="How to corrupt the name",
                                                    options=CORRUPTIONS, value=s.tr_corrupt)
         self.noise = slider(s, "tr_noise", "Noise, in standard deviations of the embeddings",
-                            visible=s.tr_corrupt == "noise")
+                            foreseen=True, visible=s.tr_corrupt == "noise")
         self.sever = pn.widgets.Checkbox(
             label="Hold the MLP's output at its corrupted value (severed)", value=s.tr_sever)
         # The page brings section 6 into view on a click (build/web/loader.js).

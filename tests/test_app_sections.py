@@ -1168,3 +1168,19 @@ def test_every_slider_spans_the_bounds_and_steps_of_the_setting_it_edits() -> No
         assert widget.step == p.step, key
         assert values[id(widget)] == p.default, key  # opened at the state's value
         assert isinstance(widget, pn.widgets.IntSlider) == isinstance(p, param.Integer), key
+
+
+# The sliders whose step only redraws; the others start a fresh run (section
+# 5), fresh vectors (section 7) or a fresh SAE (section 9).
+FORESEEN_KEYS = {"row_first", "row_last", "row_other", "bias", "col_own", "col_alt",
+                 "angle_mj", "angle_jp", "angle_ma", "attn", "move", "sp_eps", "tr_noise"}
+
+
+def test_only_the_sliders_whose_step_only_redraws_are_foreseen() -> None:
+    from app.common import FORESEEN
+
+    page = build_app("")
+    marked = {w for w in page.select(pn.widgets.Widget) if FORESEEN in w.css_classes}
+    sliders = page_sliders(page)
+    assert {k for k, w in sliders.items() if w in marked} == FORESEEN_KEYS
+    assert all(isinstance(w, pn.widgets.slider._SliderBase) for w in marked)

@@ -7,7 +7,7 @@ file on disk is untouched) and times, per key press, on the page's clock:
     flush     the page posts the change to the worker
     recv      the worker starts handling it
     apj0/1    Python applies the page's patch (Bokeh's apply_json_patch)
-    enc0/1    Python encodes its answer (app.worker_link.encode_patch):
+    enc0/1    Python encodes its answer (app.worker.encoding.encode_patch):
               from apj1 to enc0 is the app's own work (Panel, param, the
               section's refresh and toycore)
     send      the answer is posted
@@ -42,25 +42,26 @@ from build.serve import Handler, csp_from_page  # noqa: E402
 # (what to find in worker.js, what to put in its place). Each must match once,
 # so a changed worker fails loudly here rather than timing nothing.
 WORKER_EDITS = [
-    ('importScripts("pyodide/pyodide.js");', '''importScripts("pyodide/pyodide.js");
+    ('importScripts("protocol.js", "pyodide/pyodide.js");',
+     '''importScripts("protocol.js", "pyodide/pyodide.js");
 self.wflTimes = [];
 self.wflMark = (n) => self.wflTimes.push([n, performance.timeOrigin + performance.now()]);
 self.addEventListener("message", (e) => {
   if (!e.data || e.data.type !== "dump") return;
+  e.stopImmediatePropagation(); // not a message of the page's protocol
   self.postMessage({type: "dumped", times: self.wflTimes.splice(0),
     prof: pyodide.runPython("wfl_prof_text() if 'wfl_prof_text' in globals() else ''")});
 });'''),
     ("function sendPatch(text, buffers, later) {",
      "function sendPatch(text, buffers, later) {\n  self.wflMark(later ? 'send_later' : 'send');"),
-    ("function handlePatch(msg) {", "function handlePatch(msg) {\n  self.wflMark('recv');"),
-    ('  post({ type: "idle" });', '  self.wflMark("end");\n  post({ type: "idle" });'),
-    ("wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)\n",
-     "wfl_link = Link(state.curdoc, wfl_send, check=wfl_check_patches, foresee=wfl_foresee)\n"
-     "exec(wfl_instrument, globals())\n"),
+    ("  patch(msg) {\n", "  patch(msg) {\n    self.wflMark('recv');\n"),
+    ('    post({ type: "idle" });', '    self.wflMark("end");\n    post({ type: "idle" });'),
 ]
 
 PY_INSTRUMENT = """
-import js, app.worker_link as _wl
+import js
+from panel.io.state import state
+from app.worker import boot, link as _link_module
 def _timed(fn, a, b):
     def run(*args, **kwargs):
         js.wflMark(a)
@@ -69,19 +70,19 @@ def _timed(fn, a, b):
         finally:
             js.wflMark(b)
     return run
-_wl.encode_patch = _timed(_wl.encode_patch, "enc0", "enc1")
+_link_module.encode_patch = _timed(_link_module.encode_patch, "enc0", "enc1")
 state.curdoc.apply_json_patch = _timed(state.curdoc.apply_json_patch, "apj0", "apj1")
 if wfl_pyprof:
     import cProfile, io, pstats
     wfl_prof = cProfile.Profile()
-    _apply = wfl_link.apply
-    def _profiled(patch):
+    _apply = boot._link.apply
+    def _profiled(*args):
         wfl_prof.enable()
         try:
-            return _apply(patch)
+            return _apply(*args)
         finally:
             wfl_prof.disable()
-    wfl_link.apply = _profiled
+    boot._link.apply = _profiled
     def wfl_prof_text():
         out = io.StringIO()
         stats = pstats.Stats(wfl_prof, stream=out)
@@ -118,10 +119,10 @@ STAGES = ["flush", "recv", "apj0", "apj1", "enc0", "enc1", "send", "apply", "app
 
 
 def worker_edits(pyprof: bool) -> list[tuple[str, str]]:
-    """WORKER_EDITS, and handing Python its instrumentation before it links."""
-    anchor = 'pyodide.globals.set("wfl_send", sendPatch);'
-    setup = (f"pyodide.globals.set('wfl_instrument', {PY_INSTRUMENT!r});\n"
-             f"  pyodide.globals.set('wfl_pyprof', {str(pyprof).lower()});\n  ")
+    """WORKER_EDITS, and Python's instrumentation once it has linked."""
+    anchor = '    post({ type: "live" });'
+    setup = (f"    pyodide.globals.set('wfl_pyprof', {str(pyprof).lower()});\n"
+             f"    pyodide.runPython({PY_INSTRUMENT!r});\n")
     return [*WORKER_EDITS, (anchor, setup + anchor)]
 
 
@@ -179,7 +180,7 @@ def main() -> None:
             page.goto(url + args.query)
             bb.wait_live(page)
             # Every step the Python way: a step the page answers from
-            # Python's foresight (Link.foresee) has no stages to time.
+            # Python's foresight (app/worker/foresight.py) has no stages to time.
             page.evaluate("() => { window.wflNoForesight = true; }")
             time.sleep(0.5)
             page.evaluate(PAGE_HOOKS)

@@ -17,7 +17,7 @@ def test_every_anchor_is_in_the_worker_once() -> None:
         assert src.count(old) == 1, old
     out = trace_step.instrumented_worker(ROOT / "build" / "web", pyprof=False)
     assert out.count("wflMark(") == 5
-    assert "pyodide.globals.set('wfl_instrument'" in out
+    assert "pyodide.globals.set('wfl_pyprof', false)" in out
 
 
 def test_timeline_reads_each_stage_after_its_key() -> None:

@@ -1,0 +1,102 @@
+"""What the browser worker (build/web/worker.js) calls, in order: `start`
+builds the explorable, `link` joins it to the page's document, then
+`apply`, `focus` and `foresee` for each message. Everything the worker's
+Python does is here, where ruff and CPython tests can see it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from app.worker import pyodide_tuning
+from app.worker.link import Link, Send
+
+_link: Link | None = None
+_tuned: dict[str, bool] = {}
+
+
+async def start(search: str, fingerprint: str | None, verify: bool,
+                pins: Mapping[str, str], off: Sequence[str],
+                mark: Callable[[str], None]) -> tuple[bool, Any, list[str], dict[str, bool]]:
+    """Tune the libraries, build the app for `search` and serialise its
+    document, unless the page may keep its snapshot: `fingerprint` is the
+    snapshot's (app.main.doc_fingerprint), given only when the page was
+    opened with the snapshot's link. `verify` serialises anyway (tests).
+
+    Returns (keep, the document as Panel's write_doc gives it or None, the
+    top-level modules imported, which tuning units are on)."""
+    pins, off = dict(pins), list(off)
+    _tuned.update(pyodide_tuning.install(pins, off))
+    from panel.io.pyodide import init_doc, write_doc
+    from panel.io.state import state
+
+    from app.worker import tuning
+
+    mark("import_panel")
+    _tuned.update(tuning.install(pins, off))  # before the app: Panel binds handlers as it builds
+    init_doc()
+    from app.main import build_app, doc_fingerprint, first_model_id
+
+    numbered = tuning.start_ids_at(first_model_id)
+    mark("import_app")
+    build_app(search).servable()
+    mark("build_app")
+    keep = (numbered and fingerprint is not None
+            and doc_fingerprint(state.curdoc) == fingerprint)
+    doc = None
+    if not (keep and not verify and tuning.end_mock_session(state.curdoc)):
+        doc = await write_doc()
+    mark("write_doc")
+    modules = sorted({m.split(".")[0] for m in sys.modules})
+    return keep, doc, modules, dict(_tuned)
+
+
+async def send_doc() -> Any:
+    """The document after all: the page could not keep its snapshot."""
+    from panel.io.pyodide import write_doc
+    return await write_doc()
+
+
+def link(send: Send, foresee: Callable[..., None] | None, check: bool,
+         foresee_max_s: float | None, resync: bool) -> None:
+    """Join Python's document to the page's, which now shows it: start
+    sending patches, run the app's on-load callbacks, and with `resync`
+    resend every data source (the page kept the build's snapshot)."""
+    global _link
+    from panel.io.state import state
+
+    from app.worker import tuning
+
+    doc = state.curdoc
+    _link = Link(doc, send, check=check)
+    if foresee is not None:
+        from app.worker import foresight
+        if foresee_max_s:
+            foresight.MAX_S = foresee_max_s
+        foresight.Foresight(_link, foresee)
+    doc.unhold()
+    tuning.on_document_ready(doc)
+    if resync:
+        _link.resync()
+
+
+def apply(js_patch: Any, foreseen: float | None, grid: int | None) -> None:
+    """One patch from the page."""
+    from app.worker import tuning
+
+    assert _link is not None, "a patch before the link"
+    _link.apply(tuning.panel_patch(js_patch), foreseen, grid)
+
+
+def focus(model_id: str) -> bool:
+    """The reader is on a slider; whether there is anything to foresee."""
+    ahead = _link.foresight if _link is not None else None
+    return ahead.focus(model_id) if ahead is not None else False
+
+
+def foresee() -> bool:
+    """One more foreseen value; whether more are left."""
+    ahead = _link.foresight if _link is not None else None
+    return ahead.foresee() if ahead is not None else False

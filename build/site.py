@@ -187,7 +187,7 @@ def prerender() -> tuple[str, str, list[str], list[str], str]:
     from app.main import build_app, doc_fingerprint, first_model_id
 
     # Sequential ids from a fixed start, as the worker does, so the browser can
-    # tell that the live document equals this one and keep it (loader.js).
+    # tell that the live document equals this one and keep it (page/main.js).
     bk_settings.simple_ids.set_value(True)
     document = Document()  # created before the reset, as init_doc() does in the worker
     bokeh.util.serialization._simple_id = first_model_id - 1
@@ -279,7 +279,7 @@ def check_no_absolute_urls(out: Path) -> None:
 # BokehJS lets CSS override a glyph's or axis's colours, fonts and widths
 # through variables named --bk-<visual> (--bk-line-color, ...), and looks each
 # one up in computed styles on every paint. The page skips those lookups
-# (build/web/loader.js, tuneBokeh), which is only right while nothing the page
+# (build/web/page/bokeh_tuning.js, noCssVisualVariables), which is only right while nothing the page
 # loads defines such a variable: every stylesheet comes from the site's own
 # files or from app/'s source (Panel stylesheets given in Python).
 CSS_VISUAL_VARIABLE = re.compile(rb"--bk-[\w-]+\s*:")
@@ -292,8 +292,9 @@ def check_no_css_visual_variables(out: Path, sources: Path = ROOT / "app") -> No
     bad = [f"{f}: {m.group(0).decode(errors='replace')}"
            for f in files for m in CSS_VISUAL_VARIABLE.finditer(f.read_bytes())]
     if bad:
-        raise RuntimeError("CSS variables for BokehJS visuals (the page skips their lookup; "
-                           "drop the skip in loader.js first):\n  " + "\n  ".join(bad))
+        raise RuntimeError("CSS variables for BokehJS visuals (the page skips their lookup: "
+                           "remove noCssVisualVariables from build/web/page/bokeh_tuning.js "
+                           "first):\n  " + "\n  ".join(bad))
 
 
 def build_site(out: Path, pyc: bool = True) -> None:
@@ -336,11 +337,12 @@ def build_site(out: Path, pyc: bool = True) -> None:
         dst = out / PANEL_STATIC / V.PANEL_VERSION / "dist" / sub
         shutil.copytree(dist / sub, dst, dirs_exist_ok=True)
     payload = payload.replace(SENTINEL, "")
-    for f in WEB.iterdir():
-        shutil.copy2(f, out / f.name)
+    shutil.copytree(WEB, out, dirs_exist_ok=True)
     # The snapshot was built for the default link: a page opened without a
     # query whose live document has this fingerprint can keep it.
-    config = {"panel": V.PANEL_VERSION, "packages": V.RUNTIME_PACKAGES,
+    config = {"pins": {"pyodide": V.PYODIDE_VERSION, "panel": V.PANEL_VERSION,
+                       "bokeh": V.BOKEH_VERSION},
+              "packages": V.RUNTIME_PACKAGES,
               "prerender": {"search": "", "fingerprint": fingerprint}}
     head = "\n".join(
         [f'<link rel="stylesheet" href="{u}">' for u in css_local]

@@ -129,3 +129,15 @@ def test_one_named_unit_can_be_left_off(clean: None) -> None:
 
 def test_the_pyodide_unit_stays_off_outside_pyodide() -> None:
     assert pyodide_tuning.install({"pyodide": "0.27.7"}) == {"jsnull_sentinel": False}
+    assert [name for name, _, _ in pyodide_tuning.UNITS] == ["jsnull_sentinel"]
+
+
+def test_installing_makes_no_panel_object(clean: None) -> None:
+    """Panel names objects from one counter (Column00475); a check that made
+    a widget would shift every name, and the page could not keep its
+    snapshot (the build prerenders without the tuning)."""
+    import param.parameterized
+
+    before = param.parameterized.object_count
+    tuning.install(PINS)
+    assert param.parameterized.object_count == before

@@ -28,7 +28,7 @@ async def start(search: str, fingerprint: str | None, verify: bool,
     Returns (keep, the document as Panel's write_doc gives it or None, the
     top-level modules imported, which tuning units are on)."""
     pins, off = dict(pins), list(off)
-    _tuned.update(pyodide_tuning.install(pins, off))
+    _tuned.update(pyodide_tuning.install(pins))  # a fill-in Panel needs: never off
     from panel.io.pyodide import init_doc, write_doc
     from panel.io.state import state
 

@@ -173,10 +173,10 @@ def watched(browser_context, base_url: str) -> Iterator[Watched]:
     page.route("**/*", route)
     browser_context.route("**/*", route)
     # The worker encodes each patch its own faster way and Bokeh's way, and
-    # reports any difference as an error (app/worker_link.py, Link(check=True)).
+    # reports any difference as an error (app/worker/link.py, Link(check=True)).
     page.add_init_script("window.wflCheckPatches = true;")
     # Steps are checked, not their speed: a loaded machine must not make a
-    # slider's foresight stop as too slow (app/worker_link.py, FORESEE_MAX_S).
+    # slider's foresight stop as too slow (app/worker/foresight.py, MAX_S).
     page.add_init_script("window.wflForeseeMaxS = 60;")
     page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))

@@ -75,5 +75,5 @@ def step_right(w, handle, presses: int) -> None:
 
 
 def slider_handle(w, label: str):
-    """The slider a reader knows by its label (loader.js names Panel's handles)."""
+    """The slider a reader knows by its label (page/fitting.js names Panel's handles)."""
     return w.page.get_by_role("slider", name=label, exact=True)

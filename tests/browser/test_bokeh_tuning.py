@@ -1,4 +1,4 @@
-"""The page's tuning of BokehJS (build/web/loader.js): stylesheets, legends, when and
+"""The page's tuning of BokehJS (build/web/page/bokeh_tuning.js): stylesheets, legends, when and
 where figures paint, overlay canvases, spare glyph views, cached axes and the leak numbers."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ GLYPH_BOX_JS = """(fill) => {
 def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     """BokehJS rewrote every renderer's position stylesheet on each paint,
     unchanged or not, and each rewrite made the next style read recalculate
-    the page's styles (build/web/loader.js, tuneBokeh). After slider steps
+    the page's styles (build/web/page/bokeh_tuning.js). After slider steps
     that repaint the neuron section's figures, a stylesheet whose text is
     the same keeps its very text node. A glyph renderer's box, an empty
     element over the canvas, stays where it was first placed while its data
@@ -69,7 +69,8 @@ def test_a_repaint_rewrites_only_stylesheets_that_change(watched) -> None:
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.tunedBokeh") is True
+    units = ["noCssVisualVariables", "keepUnchangedStylesheets", "placeGlyphBoxesOnce"]
+    assert w.page.evaluate("(units) => units.every((n) => window.wfl.tuning[n])", units) is True
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
     assert w.page.evaluate(STYLES_JS, True) > 20
@@ -118,7 +119,7 @@ LEGEND_STATE_JS = """([title, mark]) => {
 
 def test_legend_entries_are_kept_across_data_steps_and_rebuilt_for_new_labels(watched) -> None:
     """BokehJS rebuilt a legend's entries (new canvases and elements) on every
-    data change behind its renderers (build/web/loader.js, keepLegends). After
+    data change behind its renderers (page/bokeh_tuning.js, keepLegends). After
     slider steps that move the plane's dashed edge, its legend entry is the
     same element, still on the page, its line sample still drawn; a new label
     still rebuilds it. The figures' base font size is asked once and equals
@@ -126,7 +127,7 @@ def test_legend_entries_are_kept_across_data_steps_and_rebuilt_for_new_labels(wa
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
-    flags = w.page.evaluate("() => [window.wfl.keptLegends, window.wfl.cachedFontSize]")
+    flags = w.page.evaluate("() => [wfl.tuning.keepLegends, wfl.tuning.cacheFontSize]")
     assert flags == [True, True]
     title = "Where the neuron fires"
     handle = slider_handle(w, "Bias (threshold)")
@@ -188,7 +189,7 @@ def test_figures_off_screen_paint_when_they_come_into_view(watched) -> None:
     w = watched
     w.page.goto(w.base)
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.paintNear") is True
+    assert w.page.evaluate("() => window.wfl.tuning.paintOnlyNearScreen") is True
     w.page.evaluate(COUNT_PAINTS_JS)
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
@@ -243,14 +244,14 @@ def test_a_figure_asked_again_soon_after_a_paint_paints_in_the_next_frame(watche
     """BokehJS holds a figure's paint back until 1000/60 ms after its last
     one, by a timer and then a frame: a slider step coming just after a
     paint was drawn a frame late. The page paints each asked figure in the
-    coming frame (loader.js, paintInNextFrame): asked three times, each as
+    coming frame (page/bokeh_tuning.js, paintInNextFrame): asked three times, each as
     soon as the frame before is over, the plane is painted in each next
     frame, and no request sets a timer (without the change, the second and
     third did)."""
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.paintNextFrame") is True
+    assert w.page.evaluate("() => window.wfl.tuning.paintInNextFrame") is True
     w.page.evaluate(COUNT_PAINTS_JS)
     plane = w.page.evaluate(FIGURE_JS, "Where the neuron fires")
     out = w.page.evaluate(BACK_TO_BACK_JS, plane["id"])
@@ -260,7 +261,7 @@ def test_a_figure_asked_again_soon_after_a_paint_paints_in_the_next_frame(watche
 
 LEAK_NUMBERS_JS = """(scroll) => {
   // Section 3's leak chart: whether its last paint drew the numbers on the
-  // bars (loader.js, fitCellText), after scrolling it into view if asked.
+  // bars (page/bokeh_tuning.js, fitCellText), after scrolling it into view if asked.
   const id = [...window.wfl.doc.all_models].find((m) => m.title
     && m.title.text === "Michael Jordan neuron: the leak" && m.renderers).id;
   const view = """ + VIEW_BY_ID_JS + """;
@@ -368,14 +369,14 @@ PLOT_LAYERS_JS = """() => {
 def test_empty_overlay_canvases_are_out_of_the_page_until_something_paints_there(watched) -> None:
     """Chromium copies every canvas of the page into a compositor resource on
     every frame, changed or not, and each figure had a second, always blank
-    canvas for "overlay" renderers (build/web/loader.js, hideEmptyOverlays).
+    canvas for "overlay" renderers (page/bokeh_tuning.js, hideEmptyOverlays).
     Every figure's overlay layer is out of rendering and blank, its primary
     layer drawn; a renderer moved to the overlay level brings the layer
     back, with that renderer drawn on it."""
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.hidOverlays") is True
+    assert w.page.evaluate("() => window.wfl.tuning.hideEmptyOverlays") is True
     layers = w.page.evaluate(PLOT_LAYERS_JS)
     assert len(layers) == 4, layers
     for fig in layers:
@@ -421,14 +422,14 @@ BARS_JS = """([title, select]) => {
 def test_spare_glyph_views_rest_until_a_selection_needs_them(watched) -> None:
     """BokehJS keeps four spare views of every glyph (selection, unselected,
     muted, coarse while dragging) up to date on every data change and paint;
-    none is drawn on this page (build/web/loader.js, mainGlyphOnly). After
+    none is drawn on this page (page/bokeh_tuning.js, mainGlyphOnly). After
     slider steps the main view has the new bars and the spares rest; once a
     selection needs them they are brought up to date and drawn without
     error (the fixture fails on any console error)."""
     w = watched
     w.page.goto(w.base + "?show=neuron")
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.mainGlyphOnly") is True
+    assert w.page.evaluate("() => window.wfl.tuning.mainGlyphOnly") is True
     title = "This neuron, name by name"
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
@@ -546,7 +547,7 @@ AXIS_SIZES_JS = """() => {
 @pytest.mark.parametrize("query", ["", "?presenter=1&theme=dark"])
 def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, query) -> None:
     """Each axis is drawn once into a canvas of its own and copied onto its
-    figure while nothing that decides its pixels changes (loader.js,
+    figure while nothing that decides its pixels changes (page/bokeh_tuning.js,
     cacheAxes). Slider steps reuse the copies; a range that moved (section
     1's neuron chart rescales with the activations) draws the axis again;
     and every figure of the page, painted with copies, is what BokehJS
@@ -558,7 +559,7 @@ def test_axes_copied_from_their_own_canvas_look_as_bokeh_draws_them(watched, que
     w = watched
     w.page.goto(w.base + query)
     w.wait_live()
-    assert w.page.evaluate("() => window.wfl.cachedAxes") is True
+    assert w.page.evaluate("() => window.wfl.tuning.cacheAxes") is True
     handle = slider_handle(w, "Bias (threshold)")
     w.focus_settled(handle, "neuron")
     counts = w.page.evaluate("() => [window.wfl.axisDraws, window.wfl.axisCopies]")

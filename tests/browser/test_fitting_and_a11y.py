@@ -62,7 +62,7 @@ def test_presenter_page_fits_the_screen_width(watched) -> None:
 HEATMAP_CELLS_JS = """(scroll) => {
   // Section 1's heatmap: the width of one cell on screen, the widest number
   // written in a cell in the glyph's own font, and whether the last paint
-  // drew the numbers (build/web/loader.js, fitCellText).
+  // drew the numbers (page/bokeh_tuning.js, fitCellText).
   const find = (views) => {
     for (const v of views) {
       const title = v.model && v.model.title ? String(v.model.title.text) : "";
@@ -316,7 +316,7 @@ FIGURE_BOX_JS = """(title) => {
 
 def test_sections_far_from_the_screen_are_skipped_and_keep_their_height(watched) -> None:
     """Once live, the browser skips rendering the sections far from the
-    screen (loader.js, skipOffScreenSections): at the top of the full page,
+    screen (page/fitting.js, skipOffScreenSections): at the top of the full page,
     section 1's figures are rendered and section 7's are not. Every section
     is as tall as it would be rendered, so the scroll bar and links land
     where they would. Scrolled to, section 7's figure is rendered and shows

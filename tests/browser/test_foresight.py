@@ -38,7 +38,7 @@ FORESIGHT_STATE_JS = """() => ({hits: wfl.foreseenSteps, received: wfl.patchesRe
 
 def test_a_foreseen_slider_step_is_applied_in_the_key_press_task(watched) -> None:
     """Once the reader is on a slider, Python works out the patches of the
-    values around it (app/worker_link.py, Grid) and the page keeps them. A
+    values around it (app/worker/foresight.py, Grid) and the page keeps them. A
     press that lands on one (an arrow, PageUp, back past where the grid
     began) is drawn from it within the key's own task, even while Python is
     busy with the press before (a key held down); Python still makes each

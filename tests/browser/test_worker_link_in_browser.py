@@ -108,7 +108,7 @@ def test_bias_slider_from_keyboard_moves_plots_and_url(watched) -> None:
 
 
 def test_back_leaves_the_page_after_slider_steps(watched) -> None:
-    """Each step rewrites the address bar in place (loader.js,
+    """Each step rewrites the address bar in place (page/bokeh_tuning.js,
     keepOneHistoryEntry). With Panel's pushState every step was a history
     entry: Back showed an older slider value in the address bar while the
     page stayed put, and leaving took a Back per step."""
@@ -273,7 +273,7 @@ COUNT_CHANNELS_JS = """() => {
 def test_the_worker_answers_on_the_pages_channel_or_else_by_postmessage(watched, channel) -> None:
     """The worker's messages reach the page on a BroadcastChannel of its own
     (chromium holds messages posted to a page from a key press until the
-    key's frame is painted, and a channel's are not held; loader.js). A
+    key's frame is painted, and a channel's are not held; page/link.js). A
     browser without BroadcastChannel gets them by postMessage; either way a
     slider step comes back and moves the bars."""
     w = watched

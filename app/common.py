@@ -126,7 +126,7 @@ def other_first(model: tc.ToyModel, fact: tc.Fact) -> str:
 
 
 # -- work that can wait for the redraw --------------------------------------------
-# The browser worker (app.worker_link) sends what a change redraws first and
+# The browser worker (app/worker/link.py) sends what a change redraws first and
 # runs these after that patch has gone; elsewhere (panel serve, tests) they
 # run at once. For things no plot shows, such as the address bar.
 _after_redraw: dict[object, Callable[[], None]] | None = None
@@ -156,7 +156,7 @@ def hold_after_redraw() -> None:
 
 def drop_after_redraw() -> None:
     """Forget (and stop collecting) what `after_redraw` held: a foreseen
-    step (app.worker_link) is undone before anything waits on it."""
+    step (app/worker/foresight.py) is undone before anything waits on it."""
     global _after_redraw
     _after_redraw = None
 
@@ -278,10 +278,8 @@ def presenter_controls(page: pn.viewable.Viewable) -> None:
             widget.stylesheets = [*widget.stylesheets, PRESENTER_CONTROLS]
 
 
-# A group of buttons wraps onto a second line on a narrow screen instead of
-# running off it (section 6's two edit methods were 500 px wide on a phone),
-# and so does a slider's title (section 4's, with its value, was 380 px wide
-# on a 360 px phone: Bokeh keeps it on one line).
+# A group of buttons and a slider's title wrap onto a second line on a narrow
+# screen instead of running off it (Bokeh keeps each on one line).
 WRAP_BUTTON_GROUPS = ".bk-btn-group { flex-wrap: wrap; }"
 WRAP_SLIDER_TITLES = ".bk-slider-title { white-space: normal; }"
 WRAP = {"flex-wrap": "wrap"}  # styles for a Row of controls, for the same reason
@@ -293,7 +291,7 @@ def wrap_controls(page: pn.viewable.Viewable) -> None:
     for widget in page.select(pn.widgets.Widget):
         if isinstance(widget, (pn.widgets.RadioButtonGroup, pn.widgets.CheckButtonGroup)):
             rule = WRAP_BUTTON_GROUPS
-        elif isinstance(widget, pn.widgets.slider._SliderBase):
+        elif isinstance(widget, (pn.widgets.IntSlider, pn.widgets.FloatSlider)):
             rule = WRAP_SLIDER_TITLES
         else:
             continue
@@ -340,15 +338,14 @@ class LiveText:
     """A line (or table) of text Python rewrites on a slider step or a keystroke.
 
     One of Panel's own HTML models, used bare (no pane around the text) and
-    wrapped once in a Bokeh pane, for two measured reasons:
+    wrapped once in a Bokeh pane, for two reasons:
 
     - in Python, setting `.html` changes one string property: one small
       message. A Markdown or HTML *pane* re-derives its theme's stylesheet
-      models on every update, about half of a step's Python time;
+      models on every update;
     - in the browser, Panel's HTML view swaps its inner HTML in place. Bokeh's
       Div re-renders and invalidates the layout of the whole page, so every
-      figure re-measured its axes on every slider step (10 ms a step with
-      four figures on the page, more with all of them).
+      figure re-measured its axes on every slider step.
 
     The model decodes its text as HTML entities before showing it (Panel's
     HTML pane escapes for it), so the HTML is escaped once more here: what a
@@ -613,10 +610,9 @@ class Section:
     def watch_refresh(self) -> None:
         """Redraw (`self._refresh`) when any of the state's `depends_on` changes:
         at once while the section is on the reader's screen, else when it
-        next comes into view. A step of a slider in one section moves the
-        figures of five; the browser repainted all of them on every step,
-        on screen or not (measured: about 100 ms of the page's main thread
-        a step with every section shown). A section calls it in its
+        next comes into view: a step of a slider in one section moves the
+        figures of several, and repainting those nobody can see was most of
+        the page's work. A section calls it in its
         __init__ where the redraw is to come among its own watchers: param
         calls watchers in the order they were added."""
         # Once per key: a key listed twice would redraw twice per change.

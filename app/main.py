@@ -63,7 +63,7 @@ ON_SCREEN_PREFIX = "shown:"
 def on_screen_input(sections: dict[str, Section]) -> pn.widgets.TextInput:
     """A hidden box the page writes which sections the reader can see into
     ("shown:recall,neuron", from an IntersectionObserver in
-    build/web/loader.js); sections off screen then redraw only when they
+    build/web/page/fitting.js); sections off screen then redraw only when they
     come back into view. Without the page (`panel serve`), every section
     counts as on screen. Not part of the URL: it is where the reader
     scrolled, not what they set."""

@@ -109,9 +109,8 @@ def readout_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
 
 def readout_numbers(data: dict[str, list]) -> dict[str, list]:
     """The cells that show a number (|value| >= 0.05), for the heatmap's
-    text glyph. Most cells are blank, and BokehJS laid out and drew a text
-    for every cell, blank or not, on every slider step: 2.9 ms a step of the
-    page's paints (a CPU profile of full-page steps)."""
+    text glyph. Most cells are blank, and BokehJS lays out and draws a text
+    for every cell it is given, blank or not, on every slider step."""
     keep = [i for i, text in enumerate(data["text"]) if text]
     return {k: [data[k][i] for i in keep] for k in ("row", "name", "text")}
 
@@ -251,7 +250,8 @@ class RecallSection(Section):
         numbers = rf.text(x="name", y="row", text="text", source=self.readout_text,
                           text_align="center", text_baseline="middle", text_color="#0f172a",
                           text_font_size="14pt" if state.presenter else "9pt")
-        numbers.glyph.tags = ["wfl-fit-cells"]  # left out while cells are too narrow (loader.js)
+        # Left out while cells are too narrow (page/bokeh_tuning.js, fitCellText).
+        numbers.glyph.tags = ["wfl-fit-cells"]
         rf.xaxis.major_label_orientation = 0.9
         rf.yaxis.group_label_orientation = "horizontal"
         rf.grid.grid_line_color = None

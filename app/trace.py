@@ -185,7 +185,7 @@ class TraceSection(Section):
                             foreseen=True, visible=s.tr_corrupt == "noise")
         self.sever = pn.widgets.Checkbox(
             label="Hold the MLP's output at its corrupted value (severed)", value=s.tr_sever)
-        # The page brings section 6 into view on a click (build/web/loader.js).
+        # The page brings section 6 into view on a click (build/web/page/fitting.js).
         self.edit = pn.widgets.Button(label="Edit this fact in section 6", color="primary",
                                       visible=False, css_classes=["wfl-goto-edit"])
         self.result = LiveText(state, "wfl-trace-result")

@@ -63,7 +63,7 @@ PURE_FROM_SDIST: dict[str, tuple[str, str]] = {
 # pandas only when pyodide-http is missing, so shipping pyodide-http (10 kB)
 # saves pandas, dateutil and pytz (about 6.5 MB). narwhals, xyzservices and
 # typing-extensions are Bokeh/Panel requirements the page never imports
-# (tests/browser/test_site.py checks the worker's modules), so they do not ship.
+# (tests/browser/test_startup.py checks the worker's modules), so they do not ship.
 RUNTIME_PACKAGES = [
     "numpy",
     "packaging",

@@ -49,6 +49,10 @@ function sendForesight(text, buffers, model, value, seq, grid, keys) {
 
 let pyodide = null;
 let py = null; // app.worker.boot
+// Its functions a slider step calls, looked up once when the page links.
+let pyApply = null;
+let pyFocus = null;
+let pyForesee = null;
 let settings = null; // the boot message
 
 function postRender(doc, keep, t) {
@@ -66,10 +70,10 @@ function foreseeSoon() {
 }
 function foreseeNext() {
   foresightTimer = null;
-  if (waiting.length || draining || !py) return;
+  if (waiting.length || draining || !pyForesee) return;
   let more = false;
   try {
-    more = py.foresee();
+    more = pyForesee();
   } catch (e) {
     report(e);
   }
@@ -119,11 +123,12 @@ const handlers = {
   rendered(msg) {
     py.link(sendPatch, sendForesight, Boolean(settings.checkPatches), settings.foreseeMaxS || null,
             Boolean(msg.resync));
+    [pyApply, pyFocus, pyForesee] = [py.apply, py.focus, py.foresee];
     post({ type: "live" });
   },
   patch(msg) {
     try {
-      py.apply(msg.patch, msg.foreseen == null ? null : msg.foreseen, msg.grid == null ? null : msg.grid);
+      pyApply(msg.patch, msg.foreseen == null ? null : msg.foreseen, msg.grid == null ? null : msg.grid);
     } catch (e) {
       report(e);
     }
@@ -136,7 +141,7 @@ const handlers = {
   focus(msg) {
     let more = false;
     try {
-      more = py.focus(msg.model);
+      more = pyFocus(msg.model);
     } catch (e) {
       report(e);
     }

@@ -45,6 +45,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".mjs": "text/javascript",
         ".whl": "application/zip",
         ".json": "application/json",
+        ".webmanifest": "application/manifest+json",
     }
     csp = ""
 

@@ -8,7 +8,9 @@ Steps, each visible in this file top to bottom:
    and prose before Python has loaded in the browser;
 5. fill the repository's index.html template with local resources;
 6. fail if any absolute http(s) URL survives in what was written, or if any
-   stylesheet the page can load sets a BokehJS visual through a CSS variable.
+   stylesheet the page can load sets a BokehJS visual through a CSS variable;
+7. draw the app's icons and give the service worker (web/sw.js) the list of
+   this build's files, so a reader's browser can keep the site offline.
 
 Run as `python -m build.site [--out site]`.
 """
@@ -16,6 +18,7 @@ Run as `python -m build.site [--out site]`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from build import fetch
 from build import versions as V
+from build.icon import write_icons
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = Path(__file__).resolve().parent / "web"
@@ -297,6 +301,29 @@ def check_no_css_visual_variables(out: Path, sources: Path = ROOT / "app") -> No
                            "first):\n  " + "\n  ".join(bad))
 
 
+# Digest characters per file the service worker checks (64 bits: enough to
+# tell two builds' files apart, short enough to keep sw.js small).
+DIGEST_CHARS = 16
+
+
+def write_service_worker(out: Path) -> str:
+    """Fill sw.js with every other file of the site and their digests; returns the build id."""
+    sw = out / "sw.js"
+    files = []
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and p != sw):
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()[:DIGEST_CHARS]
+        files.append([f.relative_to(out).as_posix(), digest])
+    build = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:DIGEST_CHARS]
+    text = sw.read_text()
+    fill = (('"__WFL_BUILD__"', json.dumps(build)), ("__WFL_FILES__", json.dumps(files)))
+    for marker, value in fill:
+        if marker not in text:
+            raise ValueError(f"sw.js has no {marker}")
+        text = text.replace(marker, value)
+    sw.write_text(text)
+    return build
+
+
 def build_site(out: Path, pyc: bool = True) -> None:
     core = fetch.fetch_pyodide_core()
     official = fetch.fetch_official_wheels(core)
@@ -365,6 +392,8 @@ def build_site(out: Path, pyc: bool = True) -> None:
     (out / "index.html").write_text(page)
     check_no_absolute_urls(out)
     check_no_css_visual_variables(out)
+    write_icons(out)
+    write_service_worker(out)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"site written to {out} ({size / 1e6:.1f} MB)")
 

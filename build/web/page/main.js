@@ -3,12 +3,14 @@
 // rendered document) to the Python worker that boot.js already started.
 // The rooms: link.js (messages and patches), foresight.js (slider steps
 // worked out ahead), fitting.js (names, screen, sections), bokeh_tuning.js
-// (changes to BokehJS). window.wfl holds stages, timings and flags, so tests
-// and benchmarks wait on facts rather than on spinners.
+// (changes to BokehJS), offline.js (the site kept for offline use).
+// window.wfl holds stages, timings and flags, so tests and benchmarks wait
+// on facts rather than on spinners.
 import { installBokehTuning } from "./bokeh_tuning.js";
 import { createFitting, hideUnshown } from "./fitting.js";
 import { createForesight } from "./foresight.js";
 import { createLink } from "./link.js";
+import { keepForOffline } from "./offline.js";
 
 const boot = window.wflBoot;
 const config = boot.config;
@@ -84,6 +86,7 @@ link = createLink(wfl, boot, {
       fitting.skipOffScreenSections();
       setStatus("live", "Live: every control below now runs the toy model in your browser.");
       document.body.classList.add("wfl-live");
+      keepForOffline(wfl);
     },
   },
 });

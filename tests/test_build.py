@@ -6,8 +6,10 @@ it is missing, the `site` fixture builds it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import marshal
 import re
 import shutil
 import subprocess
@@ -123,7 +125,36 @@ def test_wheels_ship_bytecode_for_pyodides_python(built: Path) -> None:
         assert z.read("panel/__init__.pyc")[:4] == magic
         assert not [n for n in names if n.startswith("panel/dist/bundled/")], "trim the JS"
     with zipfile.ZipFile(built / "pyodide" / "python_stdlib.zip") as z:
-        assert z.read("json/__init__.pyc")[:4] == magic
+        pyc = z.read("json/__init__.pyc")
+        assert pyc[:4] == magic
+    # As python -OO compiles it: no docstring (json's begins with its name).
+    consts = marshal.loads(pyc[16:]).co_consts
+    assert not [c for c in consts if isinstance(c, str) and c.startswith("JSON (JavaScript")]
+
+
+def test_the_service_worker_lists_every_file_of_the_build_with_its_digest(built: Path) -> None:
+    text = (built / "sw.js").read_text()
+    build_id = re.search(r'const BUILD = "([0-9a-f]+)";', text)[1]
+    files = json.loads(re.search(r"const FILES = (\[.*?\]);\n", text)[1])
+    on_disk = sorted(f.relative_to(built).as_posix() for f in built.rglob("*")
+                     if f.is_file() and f.name != "sw.js")
+    assert sorted(path for path, _ in files) == on_disk
+    for path, digest in files:
+        assert hashlib.sha256((built / path).read_bytes()).hexdigest().startswith(digest), path
+    assert build_id == hashlib.sha256(json.dumps(files).encode()).hexdigest()[:len(build_id)]
+
+
+def test_the_manifests_icons_are_pngs_of_their_stated_size(built: Path) -> None:
+    manifest = json.loads((built / "manifest.webmanifest").read_text())
+    assert manifest["start_url"] == "./" and manifest["display"] == "standalone"
+    sizes = set()
+    for icon in manifest["icons"]:
+        png = (built / icon["src"]).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+        w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert icon["sizes"] == f"{w}x{h}" and w == h
+        sizes.add(w)
+    assert {192, 512} <= sizes  # what browsers ask of an installable app
 
 
 def test_page_and_worker_policies_admit_only_this_origin(built: Path) -> None:

@@ -5,8 +5,14 @@ differs; and the link works the same with every unit off."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import panel as pn
 import panel.reactive
@@ -50,7 +56,7 @@ def counted_step(check: bool = True) -> tuple[list[dict], list, object]:
 def test_every_unit_checks_out_on_the_pinned_versions(clean: None,
                                                       capsys: pytest.CaptureFixture) -> None:
     on = tuning.install(PINS)
-    assert on == {u.name: True for u in tuning.UNITS}
+    assert on == {u.name: True for u in tuning.UNITS if not u.before_import}
     assert capsys.readouterr().err == ""
     # Each one is what it says.
     import panel.util.parameters
@@ -65,7 +71,7 @@ def test_every_unit_checks_out_on_the_pinned_versions(clean: None,
 def test_a_version_other_than_the_pinned_one_leaves_its_units_off(
         clean: None, capsys: pytest.CaptureFixture) -> None:
     on = tuning.install({**PINS, "bokeh": "0.0.1"})
-    bokeh_units = [u.name for u in tuning.UNITS if u.library == "bokeh"]
+    bokeh_units = [u.name for u in tuning.UNITS if u.library == "bokeh" and not u.before_import]
     assert bokeh_units and not any(on[n] for n in bokeh_units)
     assert all(on[u.name] for u in tuning.UNITS if u.library == "panel")
     err = capsys.readouterr().err
@@ -141,3 +147,52 @@ def test_installing_makes_no_panel_object(clean: None) -> None:
     before = param.parameterized.object_count
     tuning.install(PINS)
     assert param.parameterized.object_count == before
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def built_in_a_fresh_python(before_import: bool) -> dict:
+    """In a new interpreter: install the units that precede Panel's import
+    (or not), then build the explorable's document as the worker does."""
+    code = textwrap.dedent(f"""
+        import inspect, json, sys
+        import app.worker.boot  # what worker.js imports first
+        early = sorted({{"panel", "bokeh.models"}} & set(sys.modules))
+        from app.worker import tuning
+        from build import versions
+        pins = {{"panel": versions.PANEL_VERSION, "bokeh": versions.BOKEH_VERSION}}
+        on = tuning.install(pins, before_import=True) if {before_import} else {{}}
+        from bokeh.document import Document
+        from bokeh.models import Slider
+        from panel.io.state import set_curdoc
+        from app.main import build_app, doc_fingerprint, first_model_id
+        doc = Document()
+        tuning.start_ids_at(first_model_id)
+        with set_curdoc(doc):
+            build_app("").server_doc(doc)
+        print(json.dumps({{"on": on, "early": early, "fingerprint": doc_fingerprint(doc),
+                          "slider": list(inspect.signature(Slider.__init__).parameters)}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_installed_before_import_bokeh_builds_no_signatures() -> None:
+    tuned, stock = built_in_a_fresh_python(True), built_in_a_fresh_python(False)
+    assert tuned["early"] == []  # the worker's boot module leaves them for start() to import
+    assert tuned["on"] == {"no_signatures_at_import": True}
+    # Stock Bokeh names every property in Slider's signature; tuned, help() sees *args.
+    assert "start" in stock["slider"] and tuned["slider"] == ["self", "args", "kwargs"]
+    # The same document, model for model.
+    assert tuned["fingerprint"] == stock["fingerprint"]
+
+
+def test_after_bokehs_models_are_imported_the_signature_unit_stays_off(
+        clean: None, capsys: pytest.CaptureFixture) -> None:
+    assert tuning.install(PINS, before_import=True) == {"no_signatures_at_import": False}
+    assert "unit no_signatures_at_import is off (bokeh.models was imported" in (
+        capsys.readouterr().err)
+    from bokeh.models import Slider
+    assert "start" in inspect.signature(Slider.__init__).parameters

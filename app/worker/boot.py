@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.worker import pyodide_tuning
-from app.worker.link import Link, Send
+
+# Imported in the functions below: Panel and Bokeh's models must wait until
+# start() has installed the tuning units that precede them.
+if TYPE_CHECKING:
+    from app.worker.link import Link, Send
 
 _link: Link | None = None
 _tuned: dict[str, bool] = {}
@@ -29,10 +33,11 @@ async def start(search: str, fingerprint: str | None, verify: bool,
     top-level modules imported, which tuning units are on)."""
     pins, off = dict(pins), list(off)
     _tuned.update(pyodide_tuning.install(pins))  # a fill-in Panel needs: never off
+    from app.worker import tuning
+
+    _tuned.update(tuning.install(pins, off, before_import=True))
     from panel.io.pyodide import init_doc, write_doc
     from panel.io.state import state
-
-    from app.worker import tuning
 
     mark("import_panel")
     _tuned.update(tuning.install(pins, off))  # before the app: Panel binds handlers as it builds
@@ -68,6 +73,7 @@ def link(send: Send, foresee: Callable[..., None] | None, check: bool,
     from panel.io.state import state
 
     from app.worker import tuning
+    from app.worker.link import Link
 
     doc = state.curdoc
     _link = Link(doc, send, check=check)

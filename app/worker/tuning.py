@@ -22,12 +22,16 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import param
 from bokeh.core.serialization import Deserializer, Serializer
-from bokeh.document import Document
 from bokeh.model import Model
+
+# Nothing here may import Bokeh's models or Panel at import time: the unit
+# no_signatures_at_import must be installed before they are.
+if TYPE_CHECKING:
+    from bokeh.document import Document
 
 
 @dataclasses.dataclass
@@ -40,6 +44,7 @@ class Unit:
     check: Callable[[], str | None]  # None when the shape is as expected, else what differs
     install: Callable[[], None]
     test: str  # the test (under tests/) that shows the unit at work
+    before_import: bool = False  # installed before Panel and Bokeh's models are imported
     on: bool = False
 
 
@@ -55,6 +60,35 @@ def _missing(obj: Any, *names: str) -> str | None:
         if not callable(getattr(obj, name, None)):
             return f"{getattr(obj, '__name__', type(obj).__name__)}.{name} is gone"
     return None
+
+
+# -- no_signatures_at_import ------------------------------------------------------------
+_MODEL_INIT_SUBCLASS = Model.__dict__.get("__init_subclass__")
+
+
+def _init_subclass(cls: type[Model]) -> None:
+    """Bokeh's `Model.__init_subclass__`, less the `__init__` signature and
+    docs example it builds for each class of bokeh.models (about 450, at
+    import), which only help() and Sphinx read."""
+    if cls.__module__.startswith("bokeh.models"):
+        super(Model, cls).__init_subclass__()
+    else:
+        _MODEL_INIT_SUBCLASS.__func__(cls)  # type: ignore[union-attr]
+
+
+def _check_signatures() -> str | None:
+    if "bokeh.models" in sys.modules:
+        return "bokeh.models was imported before the unit could be installed"
+    if not isinstance(_MODEL_INIT_SUBCLASS, classmethod):
+        return "Model.__init_subclass__ is gone"
+    names = _MODEL_INIT_SUBCLASS.__func__.__code__.co_names
+    if not {"parameters", "process_example"} <= set(names):
+        return "Model.__init_subclass__ no longer builds signatures"
+    return None
+
+
+def _install_signatures() -> None:
+    Model.__init_subclass__ = classmethod(_init_subclass)  # type: ignore[assignment,method-assign]
 
 
 # -- narrow_edit_readonly ---------------------------------------------------------------
@@ -93,8 +127,15 @@ def _check_edit_readonly() -> str | None:
     return None
 
 
+_panel_edit_readonly: Callable[..., Any] | None = None
+
+
 def _install_edit_readonly() -> None:
-    for module in _modules(_EDIT_READONLY_MODULES):
+    global _panel_edit_readonly
+    modules = _modules(_EDIT_READONLY_MODULES)
+    if _panel_edit_readonly is None:
+        _panel_edit_readonly = modules[0].edit_readonly
+    for module in modules:
         module.edit_readonly = edit_readonly
 
 
@@ -214,6 +255,7 @@ class DocDeserializer(Deserializer):
 
 def _check_deserializer() -> str | None:
     import bokeh.document.document as module
+    from bokeh.document import Document
 
     if getattr(module, "Deserializer", None) is not Deserializer:
         return "bokeh.document.document no longer uses core.serialization.Deserializer"
@@ -287,6 +329,8 @@ class LazySerializer(Serializer):
 
 
 def _check_lazy() -> str | None:
+    from bokeh.document import Document
+
     s = Serializer()
     if not isinstance(getattr(s, "_references", None), dict):
         return "Serializer no longer keeps _references"
@@ -323,6 +367,12 @@ def new_models(doc: Document) -> set[Model] | None:
 
 # -- the units, in install order ----------------------------------------------------------
 UNITS: list[Unit] = [
+    Unit("no_signatures_at_import", "bokeh",
+         "Bokeh builds an __init__ signature for each of its ~450 model classes at import, "
+         "which only help() reads",
+         _check_signatures, _install_signatures,
+         "test_worker_tuning.py::test_installed_before_import_bokeh_builds_no_signatures",
+         before_import=True),
     Unit("narrow_edit_readonly", "panel",
          "Panel's edit_readonly rewrites the flags of every parameter of a widget on each change",
          _check_edit_readonly, _install_edit_readonly,
@@ -357,25 +407,27 @@ _PLAIN_LISTS = _BY_NAME["plain_lists"]
 _log = logging.getLogger("app.worker.tuning")
 
 
-def installed_versions() -> dict[str, str]:
-    import bokeh
-    import panel
-    return {"panel": panel.__version__, "bokeh": bokeh.__version__}
+def installed_version(library: str) -> str:
+    import importlib
+    return importlib.import_module(library).__version__
 
 
-def install(pins: Mapping[str, str], off: Iterable[str] = ()) -> dict[str, bool]:
+def install(pins: Mapping[str, str], off: Iterable[str] = (),
+            before_import: bool = False) -> dict[str, bool]:
     """Install every unit whose library is at its pinned version, whose
-    shape checks out and which is not named in `off` ("all" for every one).
-    Before the app is built: Panel binds `_server_change` into each model it
-    creates. Returns which units are on."""
+    shape checks out and which is not named in `off` ("all" for every one):
+    with `before_import`, those that must precede importing Panel and
+    Bokeh's models; else the rest, before the app is built (Panel binds
+    `_server_change` into each model it creates). Returns which of those
+    units are on."""
     off = set(off)
-    have = installed_versions()
-    for unit in UNITS:
+    units = [u for u in UNITS if u.before_import == before_import]
+    for unit in units:
         if unit.on:
             continue
         if "all" in off or unit.name in off:
             reason: str | None = "turned off"
-        elif (got := have.get(unit.library)) != (pin := pins.get(unit.library)):
+        elif (got := installed_version(unit.library)) != (pin := pins.get(unit.library)):
             reason = f"{unit.library} is {got}, not the pinned {pin}"
         else:
             try:
@@ -388,15 +440,20 @@ def install(pins: Mapping[str, str], off: Iterable[str] = ()) -> dict[str, bool]
         else:
             print(f"[tuning] {unit.library} unit {unit.name} is off ({reason}): "
                   "the page runs at the library's own speed there", file=sys.stderr)
-    return report()
+    return {u.name: u.on for u in units}
 
 
 def uninstall() -> None:
     """Turn every unit off again (tests): Panel as it was before `install`."""
     from panel.io.state import state
 
-    for module in _modules(_EDIT_READONLY_MODULES):
-        module.edit_readonly = _PANEL_EDIT_READONLY
+    global _panel_edit_readonly
+    if _panel_edit_readonly is not None:
+        for module in _modules(_EDIT_READONLY_MODULES):
+            module.edit_readonly = _panel_edit_readonly
+        _panel_edit_readonly = None
+    if _MODEL_INIT_SUBCLASS is not None:
+        Model.__init_subclass__ = _MODEL_INIT_SUBCLASS  # type: ignore[method-assign]
     _uninstall_server_change()
     for name in ("_add_busy_event", "_remove_busy_event"):
         state.__dict__.pop(name, None)
@@ -410,14 +467,6 @@ def report() -> dict[str, bool]:
 
 def is_on(name: str) -> bool:
     return _BY_NAME[name].on
-
-
-def _panel_edit_readonly() -> Any:
-    import panel.util.parameters
-    return panel.util.parameters.edit_readonly
-
-
-_PANEL_EDIT_READONLY = _panel_edit_readonly()
 
 
 # -- Panel's and Bokeh's private helpers the worker needs, named here once -----------------

@@ -503,6 +503,8 @@ def measure_return(pw, url: str, log: list[dict]) -> dict:
         poll(page, "() => window.wfl.offline !== 'waiting' && window.wfl.offline !== 'keeping'",
              LIVE_TIMEOUT_S, "the site kept for offline use")
         kept = page.evaluate("() => window.wfl.offline")
+        if kept is None:  # a site from before page/offline.js (comparisons with --site)
+            return {}
         if kept != "kept":
             raise RuntimeError(f"the site was not kept for offline use: {kept}")
         out = {}

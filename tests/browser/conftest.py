@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def base_url(site: Path) -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser_context(base_url: str):
+@contextmanager
+def fresh_chromium() -> Iterator[object]:
+    """Chromium with a profile of its own, removed afterwards."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     from playwright.sync_api import sync_playwright
@@ -68,9 +70,17 @@ def browser_context(base_url: str):
             profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
             viewport={"width": 1280, "height": 900},
         )
-        yield ctx
-        ctx.close()
+        try:
+            yield ctx
+        finally:
+            ctx.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser_context(base_url: str):
+    with fresh_chromium() as ctx:
+        yield ctx
 
 
 @dataclass

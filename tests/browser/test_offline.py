@@ -21,7 +21,7 @@ import pytest
 
 from build.serve import make_server
 from build.site import WEB, write_service_worker
-from tests.browser.conftest import CHROMIUM, FLAGS, Watched
+from tests.browser.conftest import Watched, fresh_chromium
 from tests.browser.helpers import expected_activations, type_name, wait_activations
 
 KEPT_TIMEOUT_S = 90
@@ -60,17 +60,8 @@ def copy_of(site: Path, title: str | None = None) -> Path:
 
 @pytest.fixture
 def context():
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="wfl-profile-")
-    with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
+    with fresh_chromium() as ctx:
         yield ctx
-        ctx.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

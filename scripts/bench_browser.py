@@ -1007,7 +1007,7 @@ def main() -> None:
                 print(f"run {i + 1}/{args.runs}: floor {floor['numpy_ms']:.0f} ms, "
                       f"site live {site['cold']['live_ms']:.0f} ms, "
                       f"warm {site['warm']['live_ms']:.0f} ms, "
-                      f"return {site['return']['live_ms']:.0f} ms, "
+                      f"return {site.get('return', {}).get('live_ms', 0):.0f} ms, "
                       f"full-page slider median {statistics.median(sl):.0f} ms "
                       f"({time.monotonic() - t:.0f} s)", flush=True)
         site_server.shutdown()

@@ -152,26 +152,34 @@ def test_installing_makes_no_panel_object(clean: None) -> None:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def built_in_a_fresh_python(before_import: bool) -> dict:
-    """In a new interpreter: install the units that precede Panel's import
-    (or not), then build the explorable's document as the worker does."""
+def built_in_a_fresh_python(tuned: bool) -> dict:
+    """In a new interpreter, as the worker does: install every unit (or
+    none), those that precede Panel's import first, then build the
+    explorable's document."""
     code = textwrap.dedent(f"""
-        import inspect, json, sys
+        import hashlib, inspect, json, sys
         import app.worker.boot  # what worker.js imports first
         early = sorted({{"panel", "bokeh.models"}} & set(sys.modules))
         from app.worker import tuning
         from build import versions
         pins = {{"panel": versions.PANEL_VERSION, "bokeh": versions.BOKEH_VERSION}}
-        on = tuning.install(pins, before_import=True) if {before_import} else {{}}
+        off = [] if {tuned} else ["all"]
+        on = tuning.install(pins, off, before_import=True)
         from bokeh.document import Document
         from bokeh.models import Slider
         from panel.io.state import set_curdoc
         from app.main import build_app, doc_fingerprint, first_model_id
+        on.update(tuning.install(pins, off))
         doc = Document()
         tuning.start_ids_at(first_model_id)
         with set_curdoc(doc):
             build_app("").server_doc(doc)
+        # Its roots with every property, buffers as their bytes (the document's
+        # own config model is made before the ids are reset, as in the worker).
+        text = json.dumps(doc.to_json().content["roots"], sort_keys=True,
+                          default=lambda buffer: bytes(buffer.data).hex())
         print(json.dumps({{"on": on, "early": early, "fingerprint": doc_fingerprint(doc),
+                          "json": hashlib.sha256(text.encode()).hexdigest(),
                           "slider": list(inspect.signature(Slider.__init__).parameters)}}))
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -179,14 +187,25 @@ def built_in_a_fresh_python(before_import: bool) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def test_installed_before_import_bokeh_builds_no_signatures() -> None:
-    tuned, stock = built_in_a_fresh_python(True), built_in_a_fresh_python(False)
+@pytest.fixture(scope="module")
+def fresh_builds() -> tuple[dict, dict]:
+    return built_in_a_fresh_python(True), built_in_a_fresh_python(False)
+
+
+def test_installed_before_import_bokeh_builds_no_signatures(fresh_builds) -> None:
+    tuned, stock = fresh_builds
     assert tuned["early"] == []  # the worker's boot module leaves them for start() to import
-    assert tuned["on"] == {"no_signatures_at_import": True}
+    assert tuned["on"]["no_signatures_at_import"] and not stock["on"]["no_signatures_at_import"]
     # Stock Bokeh names every property in Slider's signature; tuned, help() sees *args.
     assert "start" in stock["slider"] and tuned["slider"] == ["self", "args", "kwargs"]
-    # The same document, model for model.
+
+
+def test_the_units_build_the_same_document_as_stock_bokeh(fresh_builds) -> None:
+    tuned, stock = fresh_builds
+    assert all(tuned["on"].values()) and not any(stock["on"].values())
+    # Model for model, and every property of each as Bokeh serialises it.
     assert tuned["fingerprint"] == stock["fingerprint"]
+    assert tuned["json"] == stock["json"]
 
 
 def test_after_bokehs_models_are_imported_the_signature_unit_stays_off(

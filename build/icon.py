@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 SIZES = (192, 512)
-BACKGROUND = (31, 58, 95)
 DOT = (236, 240, 245)
 LIT = (242, 142, 43)
 # Each layer's x and its dots' y, in units of the icon's side.
@@ -22,12 +21,12 @@ RADIUS = 0.06
 SUPERSAMPLE = 4
 
 
-def draw(size: int) -> np.ndarray:
-    """An RGB image, size x size, antialiased by supersampling."""
+def draw(size: int, background: str) -> np.ndarray:
+    """An RGB image, size x size, on `background` ("#rrggbb"), antialiased by supersampling."""
     n = size * SUPERSAMPLE
     y, x = (np.mgrid[0:n, 0:n] + 0.5) / n
     img = np.empty((n, n, 3))
-    img[:] = BACKGROUND
+    img[:] = [int(background[i:i + 2], 16) for i in (1, 3, 5)]
     for cx, rows in LAYERS:
         for cy in rows:
             inside = (x - cx) ** 2 + (y - cy) ** 2 <= RADIUS**2
@@ -51,13 +50,14 @@ def png(img: np.ndarray) -> bytes:
 
 
 def write_icons(out: Path) -> None:
-    """icon-SIZE.png in out for each size, listed in out's manifest.webmanifest."""
+    """icon-SIZE.png in out for each size, on the manifest's theme colour,
+    listed in out's manifest.webmanifest."""
+    manifest = out / "manifest.webmanifest"
+    fields = json.loads(manifest.read_text())
     icons = []
     for size in SIZES:
         name = f"icon-{size}.png"
-        (out / name).write_bytes(png(draw(size)))
+        (out / name).write_bytes(png(draw(size, fields["theme_color"])))
         icons.append({"src": name, "sizes": f"{size}x{size}", "type": "image/png"})
-    manifest = out / "manifest.webmanifest"
-    fields = json.loads(manifest.read_text())
     fields["icons"] = icons
     manifest.write_text(json.dumps(fields, indent=2) + "\n")

@@ -133,8 +133,8 @@ _panel_edit_readonly: Callable[..., Any] | None = None
 def _install_edit_readonly() -> None:
     global _panel_edit_readonly
     modules = _modules(_EDIT_READONLY_MODULES)
-    if _panel_edit_readonly is None:
-        _panel_edit_readonly = modules[0].edit_readonly
+    if _panel_edit_readonly is None:  # Panel's own, where the others import it from
+        _panel_edit_readonly = _modules(["panel.util.parameters"])[0].edit_readonly
     for module in modules:
         module.edit_readonly = edit_readonly
 
@@ -459,10 +459,6 @@ def uninstall() -> None:
         state.__dict__.pop(name, None)
     for unit in UNITS:
         unit.on = False
-
-
-def report() -> dict[str, bool]:
-    return {u.name: u.on for u in UNITS}
 
 
 def is_on(name: str) -> bool:

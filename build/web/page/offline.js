@@ -1,8 +1,8 @@
 // Offline after one visit: once the page is live and the reader idle, the
 // service worker (sw.js) keeps the whole site in the browser. wfl.offline
 // says where that stands: "off" (no service worker here: an http:// address
-// other than localhost, or a browser without them), "keeping", "kept", or
-// why it failed. Nothing is shown to the reader; a failure means only that
+// other than localhost, or a browser without them), "waiting" (for the
+// reader to be idle), "keeping", "kept", or "failed: " and why. Nothing is shown to the reader; a failure means only that
 // the next visit needs the network again.
 export function keepForOffline(wfl) {
   if (!("serviceWorker" in navigator) || !window.isSecureContext || window.wflNoOffline) {

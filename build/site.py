@@ -312,6 +312,13 @@ def check_no_css_visual_variables(out: Path, sources: Path = ROOT / "app") -> No
 DIGEST_CHARS = 16
 
 
+def runtime_digest(pyo: Path) -> str:
+    """What a memory snapshot is made from (the runtime, every wheel, the
+    app's own): a snapshot kept under another digest is not used."""
+    files = [[f.name, hashlib.sha256(f.read_bytes()).hexdigest()] for f in sorted(pyo.iterdir())]
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:DIGEST_CHARS]
+
+
 def write_service_worker(out: Path) -> str:
     """Fill sw.js with every other file of the site and their digests; returns the build id."""
     sw = out / "sw.js"
@@ -376,7 +383,8 @@ def build_site(out: Path, pyc: bool = True) -> None:
     config = {"pins": {"pyodide": V.PYODIDE_VERSION, "panel": V.PANEL_VERSION,
                        "bokeh": V.BOKEH_VERSION},
               "packages": V.RUNTIME_PACKAGES,
-              "prerender": {"search": "", "fingerprint": fingerprint}}
+              "prerender": {"search": "", "fingerprint": fingerprint},
+              "runtime": runtime_digest(pyo)}
     head = "\n".join(
         [f'<link rel="stylesheet" href="{u}">' for u in css_local]
         + [f'<script src="{u}" defer></script>' for u in js_local]

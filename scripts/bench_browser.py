@@ -495,28 +495,49 @@ def bias_handle(page, label: str = SLIDER_LABEL):
 
 def measure_return(pw, url: str, log: list[dict]) -> dict:
     """A reader's second visit, once the service worker has kept the site
-    (page/offline.js), then a reload with the network off."""
+    (page/offline.js) and the page a memory snapshot (snapshot.js): with
+    the site's files kept only, then with the snapshot, then a reload with
+    the network off."""
     with fresh_context(pw) as ctx:
         page = new_page(ctx)
         page.goto(url)
         wait_live(page)
-        poll(page, "() => window.wfl.offline !== 'waiting' && window.wfl.offline !== 'keeping'",
-             LIVE_TIMEOUT_S, "the site kept for offline use")
-        kept = page.evaluate("() => window.wfl.offline")
-        if kept is None:  # a site from before page/offline.js (comparisons with --site)
+        poll(page, "() => !['waiting', 'keeping'].includes(window.wfl.offline)"
+             " && !['waiting', 'making'].includes(window.wfl.snapshot)",
+             LIVE_TIMEOUT_S * 3, "the site and a snapshot kept")
+        kept = page.evaluate(
+            "() => [window.wfl.offline, window.wfl.snapshot, window.wfl.snapshotMade]")
+        if kept[0] is None:  # a site from before page/offline.js (comparisons with --site)
             return {}
-        if kept != "kept":
-            raise RuntimeError(f"the site was not kept for offline use: {kept}")
-        out = {}
-        for key in ("return", "offline"):
+        if kept[0] != "kept":
+            raise RuntimeError(f"the site was not kept for offline use: {kept[0]}")
+        snapshot = kept[1] is not None  # a site from before snapshot.js has no return from one
+        if snapshot and kept[1] != "kept":
+            raise RuntimeError(f"no snapshot was kept: {kept[1]}")
+        out: dict = {"snapshot_made": kept[2]}
+        for key in ("return_cache", "return", "offline"):
+            if key == "return_cache" and not snapshot:
+                continue
             ctx.set_offline(key == "offline")
             start = len(log)
-            page.reload()
-            wfl = wait_live(page)
-            out[key] = {"live_ms": wfl["marks"]["live"], "fcp_ms": fcp(page),
-                        "prerendered_ms": wfl["marks"].get("prerendered")}
+            if key == "return_cache":  # a page of its own, told to leave the snapshot alone
+                visit = new_page(ctx)
+                visit.add_init_script("window.wflNoSnapshot = true;")
+                visit.goto(url)
+            else:
+                visit = page
+                visit.reload()
+            wfl = wait_live(visit)
+            out[key] = {"live_ms": wfl["marks"]["live"], "fcp_ms": fcp(visit),
+                        "prerendered_ms": wfl["marks"].get("prerendered"),
+                        "started_from": wfl.get("startedFrom")}
+            if snapshot and key != "return_cache" and wfl.get("startedFrom") != "snapshot":
+                why = wfl.get("snapshotAtStart")
+                raise RuntimeError(f"{key}: the snapshot was not used ({why})")
             time.sleep(0.3)
             out[key].update(byte_summary(log[start:]))
+            if visit is not page:
+                visit.close()
         return out
 
 
@@ -654,11 +675,15 @@ def summarize(runs: list[dict]) -> dict:
         "warm_live_ratio": med([w["live_ms"] / f["numpy_ms"]
                                 for w, f in zip(warms, floors, strict=True)]),
         **{f"{key}_{what}": med([r["site"][key][what] for r in runs if key in r["site"]])
-           for key in ("return", "offline")
+           for key in ("return_cache", "return", "offline")
            for what in ("live_ms", "fcp_ms", "prerendered_ms", "bytes", "requests")},
         **{f"{key}_live_ratio": med([r["site"][key]["live_ms"] / r["floor"]["numpy_ms"]
                                      for r in runs if key in r["site"]])
-           for key in ("return", "offline")},
+           for key in ("return_cache", "return", "offline")},
+        "snapshot_made_ms": med([r["site"]["snapshot_made"]["ms"] for r in runs
+                                 if (r["site"].get("snapshot_made") or {}).get("ms")]),
+        "snapshot_made_bytes": med([r["site"]["snapshot_made"]["bytes"] for r in runs
+                                    if (r["site"].get("snapshot_made") or {}).get("bytes")]),
         "slider_steps": len(steps),
         "slider_missing_data": len(steps) - len(firsts),
         "slider_all_p50_ms": pct(alls, 50) if alls else None,
@@ -712,15 +737,26 @@ def table(s: dict) -> list[list[str]]:
         ["warm reload, time to live (same profile, HTTP cache)", "", ms(s["warm_live_ms"]),
          f"{s['warm_live_ratio']:.2f}x", "(info)", ""],
     ]
-    if s.get("return_live_ms") is not None:
+    if s.get("return_cache_live_ms") is not None:
         rows += [
-            ["return visit, time to live (site kept by its service worker)", "",
-             ms(s["return_live_ms"]), f"{s['return_live_ratio']:.2f}x",
+            ["return visit, files only (service worker, no snapshot)", "",
+             ms(s["return_cache_live_ms"]), f"{s['return_cache_live_ratio']:.2f}x", "(info)", ""],
+        ]
+    if s.get("return_live_ms") is not None:
+        snapshot = s.get("return_cache_live_ms") is not None
+        rows += [
+            ["return visit, time to live (service worker" + (" and snapshot)" if snapshot else ")"),
+             "", ms(s["return_live_ms"]), f"{s['return_live_ratio']:.2f}x",
              f"<= {t['return_ratio']}x", verdict(s["return_live_ratio"] <= t["return_ratio"])],
             ["return visit, bytes over the network", "", mb(s["return_bytes"]), "", "0 MB",
              verdict(s["return_bytes"] == 0)],
             ["offline reload, time to live (network off)", "", ms(s["offline_live_ms"]),
              f"{s['offline_live_ratio']:.2f}x", "(info)", ""],
+        ]
+    if s.get("snapshot_made_ms") is not None:
+        rows += [
+            ["snapshot made in the background after the first visit (time, bytes kept)", "",
+             f"{ms(s['snapshot_made_ms'])}, {mb(s['snapshot_made_bytes'])}", "", "(info)", ""],
         ]
     return rows
 

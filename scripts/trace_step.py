@@ -42,8 +42,8 @@ from build.serve import Handler, csp_from_page  # noqa: E402
 # (what to find in worker.js, what to put in its place). Each must match once,
 # so a changed worker fails loudly here rather than timing nothing.
 WORKER_EDITS = [
-    ('importScripts("protocol.js", "pyodide/pyodide.js");',
-     '''importScripts("protocol.js", "pyodide/pyodide.js");
+    ('const PROTOCOL = self.WFL_PROTOCOL;',
+     '''const PROTOCOL = self.WFL_PROTOCOL;
 self.wflTimes = [];
 self.wflMark = (n) => self.wflTimes.push([n, performance.timeOrigin + performance.now()]);
 self.addEventListener("message", (e) => {

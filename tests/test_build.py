@@ -144,6 +144,25 @@ def test_the_service_worker_lists_every_file_of_the_build_with_its_digest(built:
     assert build_id == hashlib.sha256(json.dumps(files).encode()).hexdigest()[:len(build_id)]
 
 
+def test_a_snapshot_is_kept_under_a_digest_of_the_runtime_and_pinned_to_its_pyodide(
+        built: Path) -> None:
+    """Any change to the runtime, a wheel or the app's own code changes the
+    key a return visit's snapshot is kept under (build/web/snapshot.js), and
+    that file knows the private internals of exactly the pinned Pyodide."""
+    page = (built / "index.html").read_text()
+    config = json.loads(re.search(r'id="wfl-config">(.*?)</script>', page, re.S)[1])
+    assert config["runtime"] == site.runtime_digest(built / "pyodide")
+    copy = Path(shutil.copytree(built / "pyodide", ROOT / ".pytest-runtime-copy"))
+    try:
+        wheel = next(copy.glob("where_facts_live-*.whl"))
+        wheel.write_bytes(wheel.read_bytes() + b"\0")
+        assert site.runtime_digest(copy) != config["runtime"]
+    finally:
+        shutil.rmtree(copy)
+    snapshot_js = (ROOT / "build" / "web" / "snapshot.js").read_text()
+    assert re.search(r'const PYODIDE = "([^"]+)"', snapshot_js)[1] == versions.PYODIDE_VERSION
+
+
 def test_the_manifests_icons_are_pngs_of_their_stated_size(built: Path) -> None:
     manifest = json.loads((built / "manifest.webmanifest").read_text())
     assert manifest["start_url"] == "./" and manifest["display"] == "standalone"

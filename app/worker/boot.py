@@ -1,5 +1,6 @@
 """What the browser worker (build/web/worker.js) calls, in order: `start`
-builds the explorable, `link` joins it to the page's document, then
+(or, in a runtime restored from a memory snapshot made after `prepare`,
+`finish`) builds the explorable, `link` joins it to the page's document, then
 `apply`, `focus` and `foresee` for each message. Everything the worker's
 Python does is here, where ruff and CPython tests can see it.
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from app.worker import pyodide_tuning
 
 # Imported in the functions below: Panel and Bokeh's models must wait until
-# start() has installed the tuning units that precede them.
+# prepare() has installed the tuning units that precede them.
 if TYPE_CHECKING:
     from app.worker.link import Link, Send
 
@@ -21,34 +22,72 @@ _link: Link | None = None
 _tuned: dict[str, bool] = {}
 
 
-async def start(search: str, fingerprint: str | None, verify: bool,
-                pins: Mapping[str, str], off: Sequence[str],
-                mark: Callable[[str], None]) -> tuple[bool, Any, list[str], dict[str, bool]]:
-    """Tune the libraries, build the app for `search` and serialise its
-    document, unless the page may keep its snapshot: `fingerprint` is the
-    snapshot's (app.main.doc_fingerprint), given only when the page was
-    opened with the snapshot's link. `verify` serialises anyway (tests).
+_numbered = False  # whether Bokeh's ids start where the build's did
+_built_for: str | None = None  # the link the document was built for
 
-    Returns (keep, the document as Panel's write_doc gives it or None, the
-    top-level modules imported, which tuning units are on)."""
+
+async def prepare(search: str, pins: Mapping[str, str], off: Sequence[str],
+                  mark: Callable[[str], None] | None = None) -> None:
+    """Tune the libraries, import Panel and the app, and build the app for
+    `search`: all a memory snapshot holds (build/web/snapshot.js). Async, so
+    that it runs in a task of its own, in a snapshot's runtime too: Panel's
+    state.curdoc is a context variable, and one set outside a task would
+    outlive the document it names."""
+    mark = mark or (lambda name: None)
     pins, off = dict(pins), list(off)
     _tuned.update(pyodide_tuning.install(pins))  # a fill-in Panel needs: never off
     from app.worker import tuning
 
     _tuned.update(tuning.install(pins, off, before_import=True))
-    from panel.io.pyodide import init_doc, write_doc
-    from panel.io.state import state
+    from panel.io.pyodide import init_doc
 
     mark("import_panel")
     _tuned.update(tuning.install(pins, off))  # before the app: Panel binds handlers as it builds
     init_doc()
-    from app.main import build_app, doc_fingerprint, first_model_id
+    import app.main  # noqa: F401
 
-    numbered = tuning.start_ids_at(first_model_id)
     mark("import_app")
-    build_app(search).servable()
+    _build(search)
     mark("build_app")
-    keep = (numbered and fingerprint is not None
+
+
+def _build(search: str, number: bool = True) -> None:
+    global _numbered, _built_for
+    from app.main import build_app, first_model_id
+    from app.worker import tuning
+
+    # Numbered again only in a fresh runtime: models Panel keeps between
+    # documents (stylesheets) hold the numbers of the first one.
+    _numbered = number and tuning.start_ids_at(first_model_id)
+    build_app(search).servable()
+    _built_for = search
+
+
+async def finish(search: str, fingerprint: str | None, verify: bool,
+                 mark: Callable[[str], None]) -> tuple[bool, Any, list[str], dict[str, bool]]:
+    """After prepare(), here or in the runtime a snapshot restored: the app
+    built for `search` (again, if prepare's was for another link), and its
+    document serialised unless the page may keep its prerendered one:
+    `fingerprint` is that one's (app.main.doc_fingerprint), given only when
+    the page was opened with the prerender's link. `verify` serialises
+    anyway (tests).
+
+    Returns (keep, the document as Panel's write_doc gives it or None, the
+    top-level modules imported, which tuning units are on)."""
+    from panel.io.pyodide import init_doc, write_doc
+    from panel.io.state import state
+
+    from app.main import doc_fingerprint
+    from app.worker import tuning
+
+    if search.lstrip("?") != (_built_for or "").lstrip("?"):
+        # Models Panel shares between documents (stylesheets) would take the
+        # old document's roots into the new one's JSON.
+        state.curdoc.clear()
+        init_doc()
+        _build(search, number=False)
+        mark("build_app")
+    keep = (_numbered and fingerprint is not None
             and doc_fingerprint(state.curdoc) == fingerprint)
     doc = None
     if not (keep and not verify and tuning.end_mock_session(state.curdoc)):
@@ -56,6 +95,14 @@ async def start(search: str, fingerprint: str | None, verify: bool,
     mark("write_doc")
     modules = sorted({m.split(".")[0] for m in sys.modules})
     return keep, doc, modules, dict(_tuned)
+
+
+async def start(search: str, fingerprint: str | None, verify: bool,
+                pins: Mapping[str, str], off: Sequence[str],
+                mark: Callable[[str], None]) -> tuple[bool, Any, list[str], dict[str, bool]]:
+    """prepare() then finish(): a start without a snapshot."""
+    await prepare(search, pins, off, mark)
+    return await finish(search, fingerprint, verify, mark)
 
 
 async def send_doc() -> Any:

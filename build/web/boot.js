@@ -33,6 +33,9 @@
     foreseeMaxS: Number(window.wflForeseeMaxS) || null,
     // Library tuning units to leave off ("all" for every one), on both sides.
     tuningOff,
+    // The snapshot a return visit restores is kept under this (build/web/snapshot.js).
+    runtime: config.runtime,
+    snapshot: !window.wflNoSnapshot,
   };
   const wrong = self.WFL_PROTOCOL.checkMessage("toWorker", msg);
   if (wrong) console.error(wrong);

@@ -7,18 +7,19 @@
 self.WFL_PROTOCOL = {
   toWorker: {
     boot: { fields: ["channel", "base", "search", "packages", "prerender", "pins", "verify",
-                     "checkPatches", "foreseeMaxS", "tuningOff"],
+                     "checkPatches", "foreseeMaxS", "tuningOff", "runtime", "snapshot"],
             answers: ["status*", "mark*", "built", "render"] },
     send_doc: { fields: [], answers: ["render"] },
     rendered: { fields: ["resync"], answers: ["live"] },
     patch: { fields: ["patch", "foreseen", "grid", "foresee"],
              answers: ["patch*", "idle", "foresight*", "foresaw"] },
     focus: { fields: ["model"], answers: ["foresight*", "foresaw"] },
+    snapshot: { fields: [], answers: ["snapshotted"] },
   },
   toPage: {
     status: { fields: ["stage", "msg", "t"], answers: [] },
     mark: { fields: ["name", "t"], answers: [] },
-    built: { fields: ["modules", "tuned", "handles"], answers: [] },
+    built: { fields: ["modules", "tuned", "handles", "snapshot"], answers: [] },
     render: { fields: ["keep", "t", "docs_json", "render_items", "root_ids"],
               answers: ["rendered", "send_doc"] },
     live: { fields: [], answers: [] },
@@ -26,6 +27,7 @@ self.WFL_PROTOCOL = {
     idle: { fields: [], answers: [] },
     foresight: { fields: ["seq", "grid", "model", "value", "keys", "patch", "buffers"], answers: [] },
     foresaw: { fields: [], answers: [] },
+    snapshotted: { fields: ["state", "ms", "bytes"], answers: [] },
     error: { fields: ["msg"], answers: [] },
   },
 

@@ -2,8 +2,9 @@
 // exactly the packages in pyodide-lock.json, then relays messages between
 // the page (page/link.js) and the app's Python (app/worker/boot.py). The
 // messages are declared in protocol.js.
-importScripts("protocol.js", "pyodide/pyodide.js");
+importScripts("protocol.js", "snapshot.js", "pyodide/pyodide.asm.js", "pyodide/pyodide.js");
 const PROTOCOL = self.WFL_PROTOCOL;
+const SNAPSHOT = self.WFL_SNAPSHOT;
 
 // Everything after "boot" goes to the page on the page's BroadcastChannel
 // when it has one (page/link.js says why); before that, or without one, by
@@ -54,6 +55,7 @@ let pyApply = null;
 let pyFocus = null;
 let pyForesee = null;
 let settings = null; // the boot message
+let loadOptions = null; // loadPyodide's, for this runtime and a snapshot's
 
 function postRender(doc, keep, t) {
   const msg = { type: "render", keep, t };
@@ -88,31 +90,58 @@ const handlers = {
     if (msg.channel && typeof BroadcastChannel === "function") outbox = new BroadcastChannel(msg.channel);
     const stage = (name, text) => post({ type: "status", stage: name, msg: text, t: performance.now() - t0 });
     stage("runtime", "Loading the Python runtime…");
-    pyodide = await loadPyodide({
+    const mark = (name) => post({ type: "mark", name, t: performance.now() - t0 });
+    loadOptions = {
       indexURL: msg.base + "pyodide/",
       lockFileURL: msg.base + "pyodide/pyodide-lock.json",
       env: { PANEL_CDN_ROOT: msg.base + "static/panel/", HOME: "/home/pyodide" },
-    });
-    stage("numpy", "Loading numpy…");
-    const quiet = { messageCallback: () => {}, errorCallback: report };
-    await pyodide.loadPackage(["numpy"], quiet);
-    stage("app", "Loading Panel, Bokeh and the toy model…");
-    await pyodide.loadPackage(msg.packages.filter((p) => p !== "numpy"), quiet);
-    const mark = (name) => post({ type: "mark", name, t: performance.now() - t0 });
-    mark("packages");
-    py = pyodide.pyimport("app.worker.boot");
-    // The snapshot was built for one link (the default): only a page opened
-    // with that link may keep it.
+    };
+    // A return visit restores the snapshot the first one made, if it can.
+    let snapshot = msg.snapshot ? SNAPSHOT.unusable(msg.pins) : "off";
+    if (!snapshot) {
+      try {
+        const kept = await SNAPSHOT.load(msg.base, msg.runtime,
+                                         { search: msg.prerender.search, tuningOff: msg.tuningOff || [] });
+        if (kept) {
+          pyodide = await SNAPSHOT.restore(kept, loadOptions);
+          snapshot = "restored";
+          mark("restored");
+        } else {
+          snapshot = "none";
+        }
+      } catch (e) {
+        snapshot = "ignored: " + String(e && e.message ? e.message : e);
+        console.info("The kept snapshot is ignored:", snapshot);
+        SNAPSHOT.forget().catch(() => {});
+        pyodide = null;
+      }
+    }
+    let started;
     const query = msg.search.replace(/^\?/, "");
+    // The prerender was made for one link (the default): only a page opened
+    // with that link may keep it.
     const fingerprint = msg.prerender && query === msg.prerender.search ? msg.prerender.fingerprint : null;
-    const started = await py.start(msg.search, fingerprint, Boolean(msg.verify),
-                                   pyodide.toPy(msg.pins), pyodide.toPy(msg.tuningOff || []), mark);
+    if (pyodide) {
+      py = pyodide.pyimport("app.worker.boot");
+      started = await py.finish(msg.search, fingerprint, Boolean(msg.verify), mark);
+    } else {
+      pyodide = await loadPyodide(loadOptions);
+      stage("numpy", "Loading numpy…");
+      const quiet = { messageCallback: () => {}, errorCallback: report };
+      await pyodide.loadPackage(["numpy"], quiet);
+      stage("app", "Loading Panel, Bokeh and the toy model…");
+      await pyodide.loadPackage(msg.packages.filter((p) => p !== "numpy"), quiet);
+      mark("packages");
+      py = pyodide.pyimport("app.worker.boot");
+      started = await py.start(msg.search, fingerprint, Boolean(msg.verify),
+                               pyodide.toPy(msg.pins), pyodide.toPy(msg.tuningOff || []), mark);
+    }
     const [keep, doc, modules, tuned] = started.toJs({ depth: 1 });
     started.destroy();
     // Which top-level modules Python imported (tests check nothing unshipped
     // is), which tuning units are on, and which messages this side handles.
     post({ type: "built", modules: modules.toJs(), tuned: tuned.toJs({ dict_converter: Object.fromEntries }),
-           handles: Object.keys(handlers) });
+           handles: Object.keys(handlers), snapshot });
     modules.destroy();
     tuned.destroy();
     postRender(doc, keep, performance.now() - t0);
@@ -136,6 +165,12 @@ const handlers = {
     if (msg.foresee === false) post({ type: "foresaw" }); // the page keeps none (benchmarks)
     else foreseeSoon();
   },
+  // The page is live and the reader idle: make the snapshot the next visit
+  // restores, in a worker of its own (snapshot_worker.js). Not awaited, so
+  // the reader's changes are not held up meanwhile.
+  snapshot() {
+    makeSnapshot().then((made) => post({ type: "snapshotted", ...made }));
+  },
   // The reader is on a slider (focus, or the pointer over it): Python works
   // out its grid before the first press.
   focus(msg) {
@@ -149,6 +184,28 @@ const handlers = {
     else post({ type: "foresaw" });
   },
 };
+async function makeSnapshot() {
+  try {
+    const why = SNAPSHOT.unusable(settings.pins);
+    if (why) return { state: "off: " + why };
+    const gathered = SNAPSHOT.gather(pyodide);
+    const maker = new Worker("snapshot_worker.js");
+    const answer = new Promise((resolve) => {
+      maker.onmessage = (event) => resolve(event.data);
+      maker.onerror = (event) => resolve({ ok: false, why: event.message || "the worker failed" });
+      setTimeout(() => resolve({ ok: false, why: "not done in 5 minutes" }), 300000);
+    });
+    maker.postMessage({ gathered, loadOptions, base: settings.base, key: settings.runtime, pins: settings.pins,
+                        tuningOff: settings.tuningOff || [], search: settings.prerender.search },
+                      [gathered.files.buffer]);
+    const made = await answer;
+    maker.terminate();
+    return made.ok ? { state: "kept", ms: made.ms, bytes: made.bytes } : { state: "failed: " + made.why };
+  } catch (e) {
+    return { state: "failed: " + String(e && e.message ? e.message : e) };
+  }
+}
+
 {
   const wrong = PROTOCOL.checkHandlers("toWorker", handlers);
   if (wrong) report(wrong);

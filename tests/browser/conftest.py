@@ -191,6 +191,8 @@ def watched(browser_context, base_url: str) -> Iterator[Watched]:
     # A service worker would answer later pages from its cache, out of sight
     # of the routes above; test_offline.py tests it in a profile of its own.
     page.add_init_script("window.wflNoOffline = true;")
+    # Nor is a memory snapshot made in the background (test_snapshot.py).
+    page.add_init_script("window.wflNoSnapshot = true;")
     page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
     page.on("response", lambda r: r.status >= 400 and w.errors.append(f"HTTP {r.status} {r.url}"))

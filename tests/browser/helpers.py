@@ -12,6 +12,28 @@ import pytest
 
 import toycore as tc
 
+
+def open_page(context, url: str, init: str = "window.wflNoSnapshot = true;"):
+    """A page whose errors are recorded, in a context without the `watched`
+    fixture's request routing (which service workers and the workers they
+    answer bypass); `init` runs before the page's own scripts."""
+    from tests.browser.conftest import Watched
+
+    page = context.new_page()
+    w = Watched(page=page, base=url)
+    page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
+    if init:
+        page.add_init_script(init)
+    page.goto(url)
+    return w
+
+
+def no_errors(w) -> None:
+    assert not w.errors, w.errors
+    assert not w.page.evaluate("() => window.wfl.errors")
+
+
 NAME_INPUT = "input[placeholder^='Type a name']"
 
 
@@ -38,8 +60,11 @@ def wait_text(w, selector: str, needle: str, timeout: float = 20) -> str:
     raise AssertionError(f"{selector} never showed {needle!r}; last: {text!r}")
 
 
-def type_name(w, text: str, enter: bool = True) -> None:
+def type_name(w, text: str, enter: bool = True, nth: int | None = None) -> None:
+    """Type into the page's one name box, or its `nth` where there are several."""
     box = w.page.locator(NAME_INPUT)
+    if nth is not None:
+        box = box.nth(nth)
     box.click()
     box.fill(text)
     if enter:  # on an empty box Enter picks the first suggestion, as a menu should

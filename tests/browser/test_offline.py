@@ -22,7 +22,13 @@ import pytest
 from build.serve import make_server
 from build.site import WEB, write_service_worker
 from tests.browser.conftest import Watched, fresh_chromium
-from tests.browser.helpers import expected_activations, type_name, wait_activations
+from tests.browser.helpers import (
+    expected_activations,
+    no_errors,
+    open_page,
+    type_name,
+    wait_activations,
+)
 
 KEPT_TIMEOUT_S = 90
 
@@ -71,16 +77,6 @@ def host(site: Path) -> Iterator[Host]:
     h.stop()
 
 
-def open_page(context, url: str) -> Watched:
-    """A page whose errors, failed responses and off-site requests are recorded."""
-    page = context.new_page()
-    w = Watched(page=page, base=url)
-    page.on("console", lambda m: m.type == "error" and w.errors.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-    page.goto(url)
-    return w
-
-
 def watch_requests(context, url: str) -> list[str]:
     """Every request the context makes (page, workers, service worker) that leaves `url`."""
     offsite: list[str] = []
@@ -106,11 +102,6 @@ def update(w: Watched) -> bool:
 
 def cache_names(w: Watched) -> list[str]:
     return w.page.evaluate("() => caches.keys()")
-
-
-def no_errors(w: Watched) -> None:
-    assert not w.errors, w.errors
-    assert not w.page.evaluate("() => window.wfl.errors")
 
 
 def test_the_site_opens_and_runs_with_no_network_after_one_visit(context, host: Host) -> None:

@@ -10,7 +10,7 @@ import { installBokehTuning } from "./bokeh_tuning.js";
 import { createFitting, hideUnshown } from "./fitting.js";
 import { createForesight } from "./foresight.js";
 import { createLink } from "./link.js";
-import { keepForOffline } from "./offline.js";
+import { keepForOffline, keepSnapshot } from "./offline.js";
 
 const boot = window.wflBoot;
 const config = boot.config;
@@ -77,6 +77,13 @@ link = createLink(wfl, boot, {
       wfl.modules = msg.modules;
       wfl.workerTuning = msg.tuned;
       wfl.workerHandles = msg.handles;
+      // "restored", "none" (nothing kept yet), "off", or "ignored: " and why.
+      wfl.startedFrom = msg.snapshot === "restored" ? "snapshot" : "packages";
+      wfl.snapshotAtStart = msg.snapshot;
+    },
+    snapshotted(msg) {
+      wfl.snapshot = msg.state;
+      if (msg.bytes) wfl.snapshotMade = { ms: msg.ms, bytes: msg.bytes };
     },
     render: (msg) => render(msg),
     live() {
@@ -87,6 +94,7 @@ link = createLink(wfl, boot, {
       setStatus("live", "Live: every control below now runs the toy model in your browser.");
       document.body.classList.add("wfl-live");
       keepForOffline(wfl);
+      keepSnapshot(wfl, (msg) => link.post(msg));
     },
   },
 });

@@ -1,4 +1,4 @@
-// Offline after one visit: once the page is live and the reader idle, the
+// What the browser keeps for the next visit. Offline after one visit: once the page is live and the reader idle, the
 // service worker (sw.js) keeps the whole site in the browser. wfl.offline
 // says where that stands: "off" (no service worker here: an http:// address
 // other than localhost, or a browser without them), "waiting" (for the
@@ -35,4 +35,23 @@ function settled(worker) {
     worker.addEventListener("statechange", check);
     check();
   });
+}
+
+// A return visit from a memory snapshot (snapshot.js): once the page is live
+// and the reader idle, the worker makes one in a worker of its own.
+// wfl.snapshot: "off", "waiting", "making", "kept", "off: " or "failed: "
+// and why. A failure is not shown to the reader: the next visit starts as
+// this one did.
+export function keepSnapshot(wfl, post) {
+  if (window.wflNoSnapshot || wfl.startedFrom === "snapshot") {
+    wfl.snapshot = "off";
+    return;
+  }
+  wfl.snapshot = "waiting";
+  const start = () => {
+    wfl.snapshot = "making";
+    post({ type: "snapshot" });
+  };
+  if (typeof requestIdleCallback === "function") requestIdleCallback(start, { timeout: 5000 });
+  else setTimeout(start, 1000);
 }

@@ -4,9 +4,7 @@
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("wfl-config").textContent);
-  const worker = new Worker("worker.js");
   const early = [];
-  worker.onmessage = (event) => early.push(event);
   // The worker answers on a channel of this page's own (page/link.js says
   // why); without BroadcastChannel, by postMessage.
   let channel = null;
@@ -39,6 +37,10 @@
   };
   const wrong = self.WFL_PROTOCOL.checkMessage("toWorker", msg);
   if (wrong) console.error(wrong);
-  worker.postMessage(msg);
+  // The boot message rides in the worker's name, which it reads as it
+  // starts: a message posted now would wait for this page's main thread,
+  // busy parsing Bokeh and drawing the prerender, to hand it over.
+  const worker = new Worker("worker.js", { name: JSON.stringify(msg) });
+  worker.onmessage = (event) => early.push(event);
   window.wflBoot = { worker, channel, early, config, tuningOff, startedAt: performance.now() };
 })();

@@ -103,6 +103,7 @@ const handlers = {
         const kept = await SNAPSHOT.load(msg.base, msg.runtime,
                                          { search: msg.prerender.search, tuningOff: msg.tuningOff || [] });
         if (kept) {
+          mark("snapshot_read");
           pyodide = await SNAPSHOT.restore(kept, loadOptions);
           snapshot = "restored";
           mark("restored");
@@ -220,6 +221,11 @@ self.onmessage = (event) => {
   waiting.push(event.data);
   if (!draining) drain();
 };
+// The boot message, given as this worker's name (boot.js says why).
+if (self.name) {
+  waiting.unshift(JSON.parse(self.name));
+  if (!draining) drain();
+}
 
 async function drain() {
   draining = true;

@@ -109,7 +109,7 @@ def trim_wheel(src: Path, dest: Path, prefixes: tuple[str, ...]) -> Path:
 PYC_OPTIMIZE = 2
 
 
-def _pyc_bytes(source: bytes, path: str) -> bytes:
+def _pyc_bytes(source: bytes, path: str, optimize: int = PYC_OPTIMIZE) -> bytes:
     """CPython 3.12 bytecode for `source` as an unchecked-hash pyc.
 
     Unchecked: Pyodide never stats a source to validate it (there is none).
@@ -119,11 +119,11 @@ def _pyc_bytes(source: bytes, path: str) -> bytes:
     import importlib.util
     from importlib._bootstrap_external import _code_to_hash_pyc
 
-    code = compile(source, path, "exec", dont_inherit=True, optimize=PYC_OPTIMIZE)
+    code = compile(source, path, "exec", dont_inherit=True, optimize=optimize)
     return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
 
 
-def precompile_zip(src: Path, dst: Path) -> Path:
+def precompile_zip(src: Path, dst: Path, optimize: int = PYC_OPTIMIZE) -> Path:
     """Rewrite a wheel or the stdlib zip with every module as sourceless .pyc.
 
     Pyodide otherwise compiles each imported module from source on every page
@@ -139,7 +139,7 @@ def precompile_zip(src: Path, dst: Path) -> Path:
                 continue  # hashes of the sources we just replaced; nothing reads it here
             if name.endswith(".py"):
                 try:
-                    data = _pyc_bytes(data, name)
+                    data = _pyc_bytes(data, name, optimize)
                     name = name[:-3] + ".pyc"
                 except SyntaxError:  # e.g. templates named .py: ship as they are
                     pass
@@ -337,7 +337,7 @@ def write_service_worker(out: Path) -> str:
     return build
 
 
-def build_site(out: Path, pyc: bool = True) -> None:
+def build_site(out: Path, pyc: bool = True, optimize: int = PYC_OPTIMIZE) -> None:
     core = fetch.fetch_pyodide_core()
     official = fetch.fetch_official_wheels(core)
     pure = fetch.fetch_pure_wheels() + fetch.build_pure_from_sdist()
@@ -347,7 +347,12 @@ def build_site(out: Path, pyc: bool = True) -> None:
     pyo.mkdir(parents=True)
     for f in ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm"):
         shutil.copy2(core / f, pyo / f)
-    ship = precompile_zip if pyc else (lambda src, dst: Path(shutil.copy2(src, dst)))
+    if pyc:
+        def ship(src: Path, dst: Path) -> Path:
+            return precompile_zip(src, dst, optimize)
+    else:
+        def ship(src: Path, dst: Path) -> Path:
+            return Path(shutil.copy2(src, dst))
     ship(core / "python_stdlib.zip", pyo / "python_stdlib.zip")
 
     wheels: dict[str, Path] = {}
@@ -417,8 +422,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "site")
     ap.add_argument("--no-pyc", action="store_true",
                     help="ship Python sources instead of bytecode (to measure that lever)")
+    ap.add_argument("--pyc-optimize", type=int, choices=(0, 1, 2), default=PYC_OPTIMIZE,
+                    help="the bytecode's optimisation level (to measure that lever)")
     args = ap.parse_args()
-    build_site(args.out.resolve(), pyc=not args.no_pyc)
+    build_site(args.out.resolve(), pyc=not args.no_pyc, optimize=args.pyc_optimize)
 
 
 if __name__ == "__main__":

@@ -990,6 +990,12 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "server sends `Last-Modified` but no cache headers, so chromium caches heuristically "
         "and revalidates some files (304s above); this is what was measured, not a promise "
         "about other hosts.",
+        "- **Return visits**: a fresh profile opens the page, goes live and waits until the "
+        "service worker has kept the site and the page a memory snapshot (made in a worker of "
+        "its own, `build/web/snapshot.js`). Then: a new page told to leave the snapshot alone "
+        "(`wflNoSnapshot`: files only), a reload that restores the snapshot (checked: "
+        "`wfl.startedFrom`), and a reload with the network off. Each start-up lever on its "
+        "own: [levers.md](levers.md).",
         "",
         "Raw numbers for every run: [browser.json](browser.json).",
         "",

@@ -32,7 +32,6 @@ self.WFL_SNAPSHOT = (() => {
     if (pins.pyodide !== PYODIDE) return `Pyodide ${pins.pyodide} is not ${PYODIDE}, the build snapshot.js knows`;
     if (typeof self.caches === "undefined") return "no Cache Storage here (not a secure context)";
     if (typeof self._createPyodideModule !== "function") return "pyodide.asm.js did not define _createPyodideModule";
-    if (typeof WebAssembly.Module !== "function") return "no WebAssembly.Module";
     return null;
   }
 
@@ -180,9 +179,7 @@ self.WFL_SNAPSHOT = (() => {
 
   // Keep a snapshot under `key` (the runtime's digest), replacing any other.
   async function store(base, key, note, heap, files) {
-    for (const name of await caches.keys()) {
-      if (name.startsWith(CACHE)) await caches.delete(name);
-    }
+    await forget();
     const cache = await caches.open(CACHE + key);
     const full = { ...note, format: FORMAT, pyodide: PYODIDE, key, base,
                    heapBytes: heap.length, filesBytes: files.length, sha256: await digests(heap, files) };
@@ -228,11 +225,12 @@ self.WFL_SNAPSHOT = (() => {
     }
   }
 
+  // Every kept snapshot removed.
   async function forget() {
     for (const name of await caches.keys()) {
       if (name.startsWith(CACHE)) await caches.delete(name);
     }
   }
 
-  return { PYODIDE, unusable, gather, make, store, load, restore, forget };
+  return { unusable, gather, make, store, load, restore, forget };
 })();

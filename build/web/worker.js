@@ -97,7 +97,8 @@ const handlers = {
       env: { PANEL_CDN_ROOT: msg.base + "static/panel/", HOME: "/home/pyodide" },
     };
     // A return visit restores the snapshot the first one made, if it can.
-    let snapshot = msg.snapshot ? SNAPSHOT.unusable(msg.pins) : "off";
+    const unusable = SNAPSHOT.unusable(msg.pins);
+    let snapshot = !msg.snapshot ? "off" : unusable ? "off: " + unusable : null;
     if (!snapshot) {
       try {
         const kept = await SNAPSHOT.load(msg.base, msg.runtime,

@@ -77,7 +77,7 @@ link = createLink(wfl, boot, {
       wfl.modules = msg.modules;
       wfl.workerTuning = msg.tuned;
       wfl.workerHandles = msg.handles;
-      // "restored", "none" (nothing kept yet), "off", or "ignored: " and why.
+      // "restored", "none" (nothing kept yet), "off", or "off: " or "ignored: " and why.
       wfl.startedFrom = msg.snapshot === "restored" ? "snapshot" : "packages";
       wfl.snapshotAtStart = msg.snapshot;
     },

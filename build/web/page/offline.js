@@ -1,4 +1,6 @@
-// What the browser keeps for the next visit. Offline after one visit: once the page is live and the reader idle, the
+// What the browser keeps for the next visit.
+//
+// Offline after one visit: once the page is live and the reader idle, the
 // service worker (sw.js) keeps the whole site in the browser. wfl.offline
 // says where that stands: "off" (no service worker here: an http:// address
 // other than localhost, or a browser without them), "waiting" (for the

@@ -51,16 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from build.chromium import CHROMIUM, FLAGS, VIEWPORT  # noqa: E402
 from build.serve import Handler, csp_from_page  # noqa: E402
 
 OUT_DIR = ROOT / "docs" / "benchmarks"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
-VIEWPORT = {"width": 1280, "height": 900}
 LIVE_TIMEOUT_S = 180
 SOURCES = ("app", "toycore", "build", "index.html")
 SLIDER_LABEL = "Bias (threshold)"

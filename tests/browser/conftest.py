@@ -9,10 +9,8 @@ gets a fresh browser profile, so nothing is cached between modules.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from build import chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "site"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # Anything that is not the test server fails to resolve, even if a route slipped.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 LIVE_TIMEOUT_S = 120
 
 
@@ -60,21 +53,10 @@ def base_url(site: Path) -> Iterator[str]:
 @contextmanager
 def fresh_chromium() -> Iterator[object]:
     """Chromium with a profile of its own, removed afterwards."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="wfl-profile-")
-    with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
-    shutil.rmtree(profile, ignore_errors=True)
+    if why := chromium.missing():
+        pytest.fail(why)
+    with chromium.fresh_chromium() as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,65 @@ def test_static_assets_named_by_the_page_exist(built: Path) -> None:
     assert refs, "the page loads local assets"
     for ref in refs:
         assert (built / ref).exists(), ref
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _name(s: str) -> bytes:
+    return _leb(len(s)) + s.encode()
+
+
+def _wasm(imports: list[bytes], data: bytes, address: bytes) -> bytes:
+    """A module with these imports and one data segment placed at `address`."""
+    def section(kind: int, body: bytes) -> bytes:
+        return bytes([kind]) + _leb(len(body)) + body
+
+    segment = b"\x00" + address + b"\x0b" + _leb(len(data)) + data
+    return (b"\0asm\x01\0\0\0"
+            + section(2, _leb(len(imports)) + b"".join(_name("env") + i for i in imports))
+            + section(11, b"\x01" + segment))
+
+
+def test_the_snapshot_is_xored_with_the_memory_the_wasm_module_starts_with(tmp_path: Path) -> None:
+    """build/snapshot.py finds the module's one data segment (placed at
+    __memory_base) past imports of every kind, and its XOR undoes itself."""
+    from build import snapshot
+
+    imports = [_name("f") + b"\x00\x00",  # a function of type 0
+               _name("memory") + b"\x02\x01\x01\x80\x02",  # a memory, min 1 max 256
+               _name("table") + b"\x01\x70\x00\x02",  # a table of funcrefs, min 2
+               _name("__stack_pointer") + b"\x03\x7f\x01",  # a mutable i32
+               _name("__memory_base") + b"\x03\x7f\x00"]
+    data = bytes(range(7, 207)) * 3
+    wasm = _wasm(imports, data, b"\x23\x01")  # global.get 1: the second global, __memory_base
+    address, offset, length = snapshot.start_memory(wasm, 1024)
+    assert (address, length) == (1024, len(data)) and wasm[offset:offset + length] == data
+    with pytest.raises(ValueError, match="__memory_base"):
+        snapshot.start_memory(_wasm(imports, data, b"\x23\x00"), 1024)  # __stack_pointer
+    with pytest.raises(ValueError, match="not a global"):
+        snapshot.start_memory(_wasm(imports, data, b"\x41\x80\x08"), 1024)  # i32.const 1024
+
+    heap = bytes((i * 37) % 251 for i in range(4000))
+    mixed = snapshot.xor_into(heap, 1500, data)
+    assert mixed[:1500] == heap[:1500] and mixed[1500 + len(data):] == heap[1500 + len(data):]
+    assert mixed != heap and snapshot.xor_into(mixed, 1500, data) == heap
+    assert snapshot.xor_into(heap, 0, heap[:600])[:600] == bytes(600)
+    with pytest.raises(ValueError):
+        snapshot.xor_into(heap, 3900, data)
+
+
+def test_the_pinned_pyodide_has_the_data_segment_the_snapshot_build_expects(built: Path) -> None:
+    from build import snapshot
+
+    pyo = built / "pyodide"
+    wasm = (pyo / "pyodide.asm.wasm").read_bytes()
+    base = snapshot.memory_base((pyo / "pyodide.asm.js").read_text())
+    address, offset, length = snapshot.start_memory(wasm, base)
+    assert address == base > 0 and length > 1 << 20 and offset + length <= len(wasm)

@@ -34,6 +34,8 @@
     // The snapshot a return visit restores is kept under this (build/web/snapshot.js).
     runtime: config.runtime,
     snapshot: !window.wflNoSnapshot,
+    // A `--snapshot` site's folder of the snapshot it ships, else null.
+    shipped: config.shipped || null,
   };
   const wrong = self.WFL_PROTOCOL.checkMessage("toWorker", msg);
   if (wrong) console.error(wrong);

@@ -7,7 +7,7 @@
 self.WFL_PROTOCOL = {
   toWorker: {
     boot: { fields: ["channel", "base", "search", "packages", "prerender", "pins", "verify",
-                     "checkPatches", "foreseeMaxS", "tuningOff", "runtime", "snapshot"],
+                     "checkPatches", "foreseeMaxS", "tuningOff", "runtime", "snapshot", "shipped"],
             answers: ["status*", "mark*", "built", "render"] },
     send_doc: { fields: [], answers: ["render"] },
     rendered: { fields: ["resync"], answers: ["live"] },

@@ -7,8 +7,12 @@
 // its whole memory. That copy, the files and a note of what it was made from
 // go into Cache Storage under the runtime's digest (config.runtime). The next
 // visit restores it instead of loading packages, importing and building. A
-// snapshot that is missing, from another build or link base, truncated or
+// snapshot that is missing, from another build or link, truncated or
 // corrupt (its SHA-256 is checked) is ignored: the page starts as usual.
+// A site built with `--snapshot` also ships one (fetchShipped), which a
+// first visit restores when none is kept.
+// Nothing in it names the page's address (worker.js gives Panel a relative
+// stylesheet root), so one made at the build's address serves any host.
 //
 // What a snapshot does not hold has to be put back before Python runs, in a
 // hook Emscripten calls before the C runtime starts (docs/memory-snapshot.md):
@@ -27,10 +31,11 @@ self.WFL_SNAPSHOT = (() => {
   // WorkerGlobalScope throw "Illegal invocation": pinned as plain values.
   const GLOBALS_READ_AT_IMPORT = ["crossOriginIsolated", "isSecureContext", "origin"];
 
-  // Why snapshots cannot be used here, or null. Needs pyodide.asm.js loaded.
-  function unusable(pins) {
+  // Why snapshots cannot be used here (`keeping`: kept in Cache Storage),
+  // or null. Needs pyodide.asm.js loaded.
+  function unusable(pins, keeping) {
     if (pins.pyodide !== PYODIDE) return `Pyodide ${pins.pyodide} is not ${PYODIDE}, the build snapshot.js knows`;
-    if (typeof self.caches === "undefined") return "no Cache Storage here (not a secure context)";
+    if (keeping && typeof self.caches === "undefined") return "no Cache Storage here (not a secure context)";
     if (typeof self._createPyodideModule !== "function") return "pyodide.asm.js did not define _createPyodideModule";
     return null;
   }
@@ -181,7 +186,7 @@ self.WFL_SNAPSHOT = (() => {
   async function store(base, key, note, heap, files) {
     await forget();
     const cache = await caches.open(CACHE + key);
-    const full = { ...note, format: FORMAT, pyodide: PYODIDE, key, base,
+    const full = { ...note, format: FORMAT, pyodide: PYODIDE, key,
                    heapBytes: heap.length, filesBytes: files.length, sha256: await digests(heap, files) };
     await cache.put(url(base, "heap"), new Response(heap));
     await cache.put(url(base, "files"), new Response(files));
@@ -190,25 +195,65 @@ self.WFL_SNAPSHOT = (() => {
     return full;
   }
 
+  // Throws unless `note` is for this build (`key`) and link (`want`).
+  function checkNote(note, key, want) {
+    const expect = { format: FORMAT, pyodide: PYODIDE, key, ...want };
+    for (const [k, v] of Object.entries(expect)) {
+      if (JSON.stringify(note[k]) !== JSON.stringify(v)) throw new Error(`made for another ${k}`);
+    }
+  }
+  function checkSizes(note, heap, files) {
+    if (heap.length !== note.heapBytes || files.length !== note.filesBytes) throw new Error("truncated");
+  }
+
   // The snapshot kept for `key`, or null if there is none; throws if one is
-  // there but unusable (another base, or truncated, or corrupt).
+  // there but unusable (another link, or truncated, or corrupt).
   async function load(base, key, want) {
-    if (!(await caches.has(CACHE + key))) return null;
+    if (typeof self.caches === "undefined" || !(await caches.has(CACHE + key))) return null;
     const cache = await caches.open(CACHE + key);
     const noteResponse = await cache.match(url(base, "note"));
     if (!noteResponse) return null;
     const note = await noteResponse.json();
-    const expect = { format: FORMAT, pyodide: PYODIDE, key, base, ...want };
-    for (const [k, v] of Object.entries(expect)) {
-      if (JSON.stringify(note[k]) !== JSON.stringify(v)) throw new Error(`made for another ${k}`);
-    }
+    checkNote(note, key, want);
     const [heapResponse, filesResponse] = await Promise.all(
       [cache.match(url(base, "heap")), cache.match(url(base, "files"))]);
     if (!heapResponse || !filesResponse) throw new Error("a part is missing");
     const [heap, files] = (await Promise.all([heapResponse.arrayBuffer(), filesResponse.arrayBuffer()]))
       .map((b) => new Uint8Array(b));
-    if (heap.length !== note.heapBytes || files.length !== note.filesBytes) throw new Error("truncated");
+    checkSizes(note, heap, files);
     if (JSON.stringify(await digests(heap, files)) !== JSON.stringify(note.sha256)) throw new Error("corrupt (its digest differs)");
+    return { note, heap, files };
+  }
+
+  // The snapshot a `--snapshot` site ships in `folder` (build/snapshot.py):
+  // heap and files each one gzip member, which the browser unpacks and
+  // checks (its CRC: no SHA-256, which only secure contexts have), the heap
+  // XORed with the memory pyodide.asm.wasm starts with, undone here.
+  // Throws if it is missing, for another build or link, or damaged.
+  async function fetchShipped(base, folder, key, want) {
+    if (typeof DecompressionStream !== "function") throw new Error("no DecompressionStream here");
+    const get = async (path) => {
+      const r = await fetch(new URL(path, base));
+      if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+      return r;
+    };
+    const bytes = async (response) => new Uint8Array(await response.arrayBuffer());
+    const gunzip = async (name) => {
+      const packed = (await get(folder + name)).body;
+      try {
+        return await bytes(new Response(packed.pipeThrough(new DecompressionStream("gzip"))));
+      } catch (e) {
+        throw new Error(`${name} is damaged (${e && e.message ? e.message : e})`);
+      }
+    };
+    const note = await (await get(folder + "note.json")).json();
+    checkNote(note, key, want);
+    const [heap, files, wasm] = await Promise.all(
+      [gunzip("heap.gz"), gunzip("files.gz"), get("pyodide/pyodide.asm.wasm").then(bytes)]);
+    checkSizes(note, heap, files);
+    const { wasm: [offset, length], heap: at } = note.xor;
+    if (offset + length > wasm.length || at + length > heap.length) throw new Error("its XOR lies outside");
+    for (let i = 0; i < length; i++) heap[at + i] ^= wasm[offset + i];
     return { note, heap, files };
   }
 
@@ -232,5 +277,5 @@ self.WFL_SNAPSHOT = (() => {
     }
   }
 
-  return { unusable, gather, make, store, load, restore, forget };
+  return { unusable, gather, make, store, load, fetchShipped, restore, forget };
 })();

@@ -9,7 +9,7 @@ self.onmessage = async ({ data }) => {
   const t0 = performance.now();
   try {
     const { gathered, loadOptions, base, key, pins, tuningOff, search } = data;
-    const why = self.WFL_SNAPSHOT.unusable(pins);
+    const why = self.WFL_SNAPSHOT.unusable(pins, true);
     if (why) throw new Error(why);
     const prepare = async (pyodide) => {
       const boot = pyodide.pyimport("app.worker.boot");

@@ -94,27 +94,37 @@ const handlers = {
     loadOptions = {
       indexURL: msg.base + "pyodide/",
       lockFileURL: msg.base + "pyodide/pyodide-lock.json",
-      env: { PANEL_CDN_ROOT: msg.base + "static/panel/", HOME: "/home/pyodide" },
+      // Relative, as in the prerender: the page resolves Panel's stylesheet
+      // links against its own address, so nothing Python holds names the
+      // address and a snapshot made at one serves any other (snapshot.js).
+      env: { PANEL_CDN_ROOT: "static/panel/", HOME: "/home/pyodide" },
     };
-    // A return visit restores the snapshot the first one made, if it can.
-    const unusable = SNAPSHOT.unusable(msg.pins);
+    // A return visit restores the snapshot the first one made, if it can;
+    // otherwise the one a `--snapshot` site ships (msg.shipped, its folder).
+    const unusable = SNAPSHOT.unusable(msg.pins, false);
     let snapshot = !msg.snapshot ? "off" : unusable ? "off: " + unusable : null;
     if (!snapshot) {
+      const want = { search: msg.prerender.search, tuningOff: msg.tuningOff || [] };
+      let from = "kept";
       try {
-        const kept = await SNAPSHOT.load(msg.base, msg.runtime,
-                                         { search: msg.prerender.search, tuningOff: msg.tuningOff || [] });
-        if (kept) {
+        let found = await SNAPSHOT.load(msg.base, msg.runtime, want);
+        if (!found && msg.shipped) {
+          from = "shipped";
+          stage("runtime", "Loading the Python runtime and its snapshot…");
+          found = await SNAPSHOT.fetchShipped(msg.base, msg.shipped, msg.runtime, want);
+        }
+        if (found) {
           mark("snapshot_read");
-          pyodide = await SNAPSHOT.restore(kept, loadOptions);
-          snapshot = "restored";
+          pyodide = await SNAPSHOT.restore(found, loadOptions);
+          snapshot = from === "kept" ? "restored" : "shipped";
           mark("restored");
         } else {
           snapshot = "none";
         }
       } catch (e) {
         snapshot = "ignored: " + String(e && e.message ? e.message : e);
-        console.info("The kept snapshot is ignored:", snapshot);
-        SNAPSHOT.forget().catch(() => {});
+        console.info(`The ${from} snapshot is ignored:`, snapshot);
+        if (from === "kept") SNAPSHOT.forget().catch(() => {});
         pyodide = null;
       }
     }
@@ -188,7 +198,7 @@ const handlers = {
 };
 async function makeSnapshot() {
   try {
-    const why = SNAPSHOT.unusable(settings.pins);
+    const why = SNAPSHOT.unusable(settings.pins, true);
     if (why) return { state: "off: " + why };
     const gathered = SNAPSHOT.gather(pyodide);
     const maker = new Worker("snapshot_worker.js");

@@ -130,10 +130,10 @@ DAMAGE = {
                            n.pyodide = '0.26.4';
                            await c.put(u('note'), new Response(JSON.stringify(n)));""",
                         "made for another pyodide"),
-    "another link base": ("""const n = await (await c.match(u('note'))).json();
-                             n.base = 'https://example.org/';
-                             await c.put(u('note'), new Response(JSON.stringify(n)));""",
-                          "made for another base"),
+    "another link": ("""const n = await (await c.match(u('note'))).json();
+                        n.search = 'show=recall';
+                        await c.put(u('note'), new Response(JSON.stringify(n)));""",
+                     "made for another search"),
 }
 
 

@@ -77,8 +77,9 @@ link = createLink(wfl, boot, {
       wfl.modules = msg.modules;
       wfl.workerTuning = msg.tuned;
       wfl.workerHandles = msg.handles;
-      // "restored", "none" (nothing kept yet), "off", or "off: " or "ignored: " and why.
-      wfl.startedFrom = msg.snapshot === "restored" ? "snapshot" : "packages";
+      // "restored" (kept by a visit before), "shipped" (a `--snapshot` site's),
+      // "none" (nothing kept yet), "off", or "off: " or "ignored: " and why.
+      wfl.startedFrom = { restored: "snapshot", shipped: "shipped snapshot" }[msg.snapshot] || "packages";
       wfl.snapshotAtStart = msg.snapshot;
     },
     snapshotted(msg) {
@@ -149,10 +150,8 @@ function sameShape(a, b) {
 
 function sameAsPrerender(msg) {
   if (!prerenderedDoc) return false;
-  // Stylesheet URLs differ in form only: absolute in the worker, relative in
-  // the build, which also appends Panel's version.
-  const base = new URL(".", location.href).href;
-  const norm = (text) => text.split(base).join("").split("?v=" + config.pins.panel).join("");
+  // Stylesheet URLs differ in form only: the build appends Panel's version.
+  const norm = (text) => text.split("?v=" + config.pins.panel).join("");
   const live = Object.values(JSON.parse(norm(msg.docs_json)))[0];
   const pre = Object.values(JSON.parse(norm(docsText)).docs_json)[0];
   return sameShape(live.roots, pre.roots);

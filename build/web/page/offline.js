@@ -45,7 +45,7 @@ function settled(worker) {
 // and why. A failure is not shown to the reader: the next visit starts as
 // this one did.
 export function keepSnapshot(wfl, post) {
-  if (window.wflNoSnapshot || wfl.startedFrom === "snapshot") {
+  if (window.wflNoSnapshot || wfl.startedFrom !== "packages") {
     wfl.snapshot = "off";
     return;
   }

@@ -43,7 +43,8 @@ def visit(url: str, requests: list[str] | None = None) -> Iterator[dict]:
             ctx.on("request", lambda r: requests.append(r.url))
         w = open_page(ctx, url, init="window.wflNoOffline = true; window.wflVerify = true;")
         wfl = w.wait_live()
-        assert w.page.evaluate("() => document.getElementById('wfl-status').dataset.stage") == "live"
+        stage = w.page.evaluate("() => document.getElementById('wfl-status').dataset.stage")
+        assert stage == "live"
         yield w, wfl
         no_errors(w)
 

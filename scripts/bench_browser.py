@@ -3,7 +3,9 @@
 Not a test: timings depend on the machine. Every run starts chromium with a
 fresh profile, measures the floor, then the site cold, a warm reload, the
 slider-to-plot latency, and in another fresh profile a return visit once the
-service worker has kept the site, then a reload with the network off; the
+service worker has kept the site, then a reload with the network off, and
+a first visit to the working tree built with `--snapshot` (which ships a
+memory snapshot; `--no-shipped` leaves it out); the
 table shows medians over the runs and ratios to the floor measured within
 the same invocation. Writes
 docs/benchmarks/browser.md and docs/benchmarks/browser.json (generated).
@@ -262,6 +264,17 @@ def prepare_site(site: Path, tmp: Path, force_build: bool = False) -> tuple[Path
     return snap, f"copy of {site.relative_to(ROOT) if site.is_relative_to(ROOT) else site}"
 
 
+def build_shipped(tmp: Path) -> Path:
+    """The working tree built with `--snapshot` (a memory snapshot shipped), in tmp."""
+    out = tmp / "site-snapshot"
+    print("building the --snapshot site...", flush=True)
+    r = subprocess.run([sys.executable, "-m", "build.site", "--out", str(out), "--snapshot"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"the --snapshot site does not build:\n{r.stderr[-2000:]}")
+    return out
+
+
 def make_floor(tmp: Path, snap: Path) -> Path:
     floor = tmp / "floor"
     floor.mkdir()
@@ -487,6 +500,21 @@ def bias_handle(page, label: str = SLIDER_LABEL):
     return group.locator(".noUi-handle").first
 
 
+def measure_shipped(pw, url: str, log: list[dict]) -> dict:
+    """A first visit to the `--snapshot` build, which restores the snapshot it ships."""
+    with fresh_context(pw) as ctx:
+        ctx.add_init_script("window.wflNoOffline = true;")
+        page = new_page(ctx)
+        start = len(log)
+        page.goto(url)
+        wfl = wait_live(page)
+        if wfl.get("startedFrom") != "shipped snapshot":
+            raise RuntimeError(f"the shipped snapshot was not used ({wfl.get('snapshotAtStart')})")
+        time.sleep(0.3)
+        return {"live_ms": wfl["marks"]["live"], "fcp_ms": fcp(page),
+                "prerendered_ms": wfl["marks"].get("prerendered"), **byte_summary(log[start:])}
+
+
 def measure_return(pw, url: str, log: list[dict]) -> dict:
     """A reader's second visit, once the service worker has kept the site
     (page/offline.js) and the page a memory snapshot (snapshot.js): with
@@ -669,11 +697,14 @@ def summarize(runs: list[dict]) -> dict:
         "warm_live_ratio": med([w["live_ms"] / f["numpy_ms"]
                                 for w, f in zip(warms, floors, strict=True)]),
         **{f"{key}_{what}": med([r["site"][key][what] for r in runs if key in r["site"]])
-           for key in ("return_cache", "return", "offline")
-           for what in ("live_ms", "fcp_ms", "prerendered_ms", "bytes", "requests")},
+           for key in ("return_cache", "return", "offline", "shipped")
+           for what in ("live_ms", "fcp_ms", "prerendered_ms", "bytes", "gzip6_bytes", "requests")},
         **{f"{key}_live_ratio": med([r["site"][key]["live_ms"] / r["floor"]["numpy_ms"]
                                      for r in runs if key in r["site"]])
-           for key in ("return_cache", "return", "offline")},
+           for key in ("return_cache", "return", "offline", "shipped")},
+        **{f"shipped_{what}_ratio": med([r["site"]["shipped"][what] / r["floor"][what]
+                                         for r in runs if "shipped" in r["site"]])
+           for what in ("bytes", "gzip6_bytes")},
         "snapshot_made_ms": med([r["site"]["snapshot_made"]["ms"] for r in runs
                                  if (r["site"].get("snapshot_made") or {}).get("ms")]),
         "snapshot_made_bytes": med([r["site"]["snapshot_made"]["bytes"] for r in runs
@@ -746,6 +777,18 @@ def table(s: dict) -> list[list[str]]:
              verdict(s["return_bytes"] == 0)],
             ["offline reload, time to live (network off)", "", ms(s["offline_live_ms"]),
              f"{s['offline_live_ratio']:.2f}x", "(info)", ""],
+        ]
+    if s.get("shipped_live_ms") is not None:
+        rows += [
+            ["`--snapshot` build, first visit: time to live (its shipped snapshot)",
+             ms(s["floor_numpy_ms"]), ms(s["shipped_live_ms"]), f"{s['shipped_live_ratio']:.2f}x",
+             "(info)", ""],
+            ["`--snapshot` build, first visit: prerendered figures drawn", "",
+             ms(s["shipped_prerendered_ms"]), "", "(info)", ""],
+            ["`--snapshot` build, first visit: bytes (as served; if served gzip -6)", "",
+             f"{mb(s['shipped_bytes'])}; {mb(s['shipped_gzip6_bytes'])}",
+             f"{s['shipped_bytes_ratio']:.2f}x; {s['shipped_gzip6_bytes_ratio']:.2f}x",
+             "(info)", ""],
         ]
     if s.get("snapshot_made_ms") is not None:
         rows += [
@@ -990,6 +1033,11 @@ def write_report(s: dict, runs: list[dict], meta: dict) -> None:
         "(`wflNoSnapshot`: files only), a reload that restores the snapshot (checked: "
         "`wfl.startedFrom`), and a reload with the network off. Each start-up lever on its "
         "own: [levers.md](levers.md).",
+        "- **`--snapshot` build**: the working tree built with `python -m build.site "
+        "--snapshot` in the same run, opened in a fresh profile (a first visit: nothing "
+        "cached), which restores the snapshot the site ships (checked: `wfl.startedFrom`). "
+        "Its `heap.gz` and `files.gz` are already gzip, so gzip -6 gains little on them; "
+        "the local network here is a loopback, so this is the fast-network case it is for.",
         "",
         "Raw numbers for every run: [browser.json](browser.json).",
         "",
@@ -1007,6 +1055,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="slider steps per run")
     ap.add_argument("--site", type=Path, default=ROOT / "site")
     ap.add_argument("--build", action="store_true", help="always build a fresh snapshot")
+    ap.add_argument("--no-shipped", action="store_true",
+                    help="leave out the `--snapshot` build (saves building it)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--cpu-slowdown", type=float, default=1.0, metavar="X",
                     help="run each page's CPU work X times slower (prints only)")
@@ -1031,6 +1081,8 @@ def main() -> None:
         floor_dir = make_floor(tmp, snap)
         site_server, site_url, site_log = serve(snap, Handler, csp=csp_from_page(snap))
         floor_server, floor_url, floor_log = serve(floor_dir, Quiet)
+        shipped_dir = None if args.no_shipped else build_shipped(tmp)
+        shipped = shipped_dir and serve(shipped_dir, Handler, csp=csp_from_page(shipped_dir))
         runs = []
         with sync_playwright() as pw:
             for i in range(args.runs):
@@ -1038,16 +1090,20 @@ def main() -> None:
                 floor = measure_floor(pw, floor_url, floor_log)
                 site = measure_site(pw, site_url, site_log, args.steps)
                 site.update(measure_return(pw, site_url, site_log))
+                if shipped:
+                    site["shipped"] = measure_shipped(pw, shipped[1], shipped[2])
                 runs.append({"floor": floor, "site": site})
                 sl = sorted(s["all"] for s in site["slider_full"] if s["all"] is not None)
                 print(f"run {i + 1}/{args.runs}: floor {floor['numpy_ms']:.0f} ms, "
                       f"site live {site['cold']['live_ms']:.0f} ms, "
                       f"warm {site['warm']['live_ms']:.0f} ms, "
                       f"return {site.get('return', {}).get('live_ms', 0):.0f} ms, "
+                      f"--snapshot build {site.get('shipped', {}).get('live_ms', 0):.0f} ms, "
                       f"full-page slider median {statistics.median(sl):.0f} ms "
                       f"({time.monotonic() - t:.0f} s)", flush=True)
-        site_server.shutdown()
-        floor_server.shutdown()
+        for server in (site_server, floor_server, shipped and shipped[0]):
+            if server:
+                server.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -100,8 +100,9 @@ const handlers = {
       env: { PANEL_CDN_ROOT: "static/panel/", HOME: "/home/pyodide" },
     };
     // A return visit restores the snapshot the first one made, if it can;
-    // otherwise the one a `--snapshot` site ships (msg.shipped, its folder).
-    const unusable = SNAPSHOT.unusable(msg.pins, false);
+    // otherwise the one a `--snapshot` site ships (msg.shipped, its folder),
+    // which needs no Cache Storage.
+    const unusable = SNAPSHOT.unusable(msg.pins, !msg.shipped);
     let snapshot = !msg.snapshot ? "off" : unusable ? "off: " + unusable : null;
     if (!snapshot) {
       const want = { search: msg.prerender.search, tuningOff: msg.tuningOff || [] };

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,10 @@ def shipped_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     server.shutdown()
 
 
-def visit(url: str, requests: list[str] | None = None) -> Iterator[dict]:
-    """A first visit in a fresh profile (nothing cached); yields it live."""
+@contextmanager
+def visit(url: str, requests: list[str] | None = None) -> Iterator[tuple[object, dict]]:
+    """A first visit in a fresh profile (nothing cached): the page, once live,
+    and its `wfl`; no errors by the end."""
     with fresh_chromium() as ctx:
         if requests is not None:
             ctx.on("request", lambda r: requests.append(r.url))
@@ -57,7 +60,7 @@ def test_a_first_visit_restores_the_shipped_snapshot(shipped_site) -> None:
     sw = (site / "sw.js").read_text()
     assert all(f'"snapshot/{name}"' in sw for name in ("note.json", "heap.gz", "files.gz"))
     requests: list[str] = []
-    for w, wfl in visit(url, requests):
+    with visit(url, requests) as (w, wfl):
         assert wfl["startedFrom"] == "shipped snapshot" and wfl["snapshotAtStart"] == "shipped"
         assert "restored" in wfl["worker"] and "packages" not in wfl["worker"]
         # The worker serialises the restored document; it is the prerender.
@@ -101,7 +104,7 @@ def test_a_damaged_shipped_snapshot_is_ignored(shipped_site, damage: str) -> Non
             path.unlink()
         else:
             path.write_bytes(change(sound))
-        for _, wfl in visit(url):
+        with visit(url) as (_, wfl):
             assert wfl["startedFrom"] == "packages"
             assert wfl["snapshotAtStart"].startswith("ignored: ") and why in wfl["snapshotAtStart"]
             assert wfl["verified"] is True

@@ -78,6 +78,15 @@ LEVERS = [
               site, out, "boot.js",
               'const worker = new Worker("worker.js", { name: JSON.stringify(msg) });',
               'const worker = new Worker("worker.js"); worker.postMessage(msg);')),
+    Lever("first screen first",
+          "page/prerender.js embeds the page's children up to the first section shown, draws "
+          "that frame, then adds the other sections to the same document; off: all at once",
+          init_off="window.wflWholePrerender = true;"),
+    Lever("runtime waits for the first screen",
+          "worker.js starts Pyodide once the page has drawn its first screen of figures; "
+          "off: at once, compiling Pyodide beside BokehJS",
+          site_off=lambda site, out: edited(site, out, "worker.js",
+                                            "      await figuresOnScreen;\n", "")),
     Lever("no_signatures_at_import",
           "the Bokeh tuning unit that skips building each model class's signature at import",
           init_off='window.wflTuningOff = ["no_signatures_at_import"];'),
@@ -152,9 +161,11 @@ def main() -> None:
                      "" if name == base else f"{live - med(base, 'live_ms'):+,.0f} ms",
                      " / ".join(f"{worker(name, m) or 0:,.0f}"
                                 for m in ("packages", "import_panel", "build_app")) + " ms",
+                     f"{med(name, 'prerendered_ms'):,.0f} ms",
                      f"{med(name, 'gzip6_bytes') / 1e6:.2f} MB"])
     header = ["variant", "what the lever is", "time to live (median)", "cost of turning it off",
-              "worker: packages / import panel / build_app", "bytes if served gzip -6"]
+              "worker: packages / import panel / build_app", "first screen drawn (median)",
+              "bytes if served gzip -6"]
     print(md_table(header, rows))
     if args.no_write:
         return

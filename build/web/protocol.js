@@ -9,6 +9,8 @@ self.WFL_PROTOCOL = {
     boot: { fields: ["channel", "base", "search", "packages", "prerender", "pins", "verify",
                      "checkPatches", "foreseeMaxS", "tuningOff", "runtime", "snapshot", "shipped"],
             answers: ["status*", "mark*", "built", "render"] },
+    // Handled as it arrives, not queued behind the boot that waits for it.
+    figures_drawn: { fields: [], answers: [] },
     send_doc: { fields: [], answers: ["render"] },
     rendered: { fields: ["resync"], answers: ["live"] },
     patch: { fields: ["patch", "foreseen", "grid", "foresee"],

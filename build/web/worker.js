@@ -48,6 +48,12 @@ function sendForesight(text, buffers, model, value, seq, grid, keys) {
        [...map.values()]);
 }
 
+// The page's first screen of figures is drawn (page/main.js): a first
+// visit's runtime waits for it, since compiling Pyodide takes the cores
+// BokehJS needs. Restoring a snapshot does not wait.
+let figuresDrawn = null;
+const figuresOnScreen = new Promise((resolve) => (figuresDrawn = resolve));
+
 let pyodide = null;
 let py = null; // app.worker.boot
 // Its functions a slider step calls, looked up once when the page links.
@@ -138,6 +144,8 @@ const handlers = {
       py = pyodide.pyimport("app.worker.boot");
       started = await py.finish(msg.search, fingerprint, Boolean(msg.verify), mark);
     } else {
+      await figuresOnScreen;
+      mark("figures_drawn");
       pyodide = await loadPyodide(loadOptions);
       stage("numpy", "Loading numpy…");
       const quiet = { messageCallback: () => {}, errorCallback: report };
@@ -158,6 +166,9 @@ const handlers = {
     modules.destroy();
     tuned.destroy();
     postRender(doc, keep, performance.now() - t0);
+  },
+  figures_drawn() {
+    figuresDrawn();
   },
   async send_doc() {
     postRender(await py.send_doc(), false, performance.now());
@@ -230,6 +241,10 @@ async function makeSnapshot() {
 const waiting = [];
 let draining = false;
 self.onmessage = (event) => {
+  if (event.data && event.data.type === "figures_drawn") {
+    figuresDrawn();
+    return;
+  }
   waiting.push(event.data);
   if (!draining) drain();
 };

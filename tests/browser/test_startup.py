@@ -4,6 +4,7 @@ embed, presenter and dark flags, the share button, the CSP and what Python impor
 from __future__ import annotations
 
 import re
+import time
 from io import BytesIO
 
 import pytest
@@ -31,6 +32,44 @@ def test_prerendered_before_live_then_live(watched) -> None:
     assert {"runtime", "numpy", "app", "live"} <= set(wfl["marks"])
     assert w.page.locator("#wfl-status").get_attribute("data-stage") == "live"
     assert "Live" in w.page.locator("#wfl-status").text_content()
+
+
+def _models(w) -> list[list[str]]:
+    """Every model of the prerendered document, id and type, sorted."""
+    return w.page.evaluate(
+        "() => [...Bokeh.documents[0].all_models].map(m => [m.id, m.type]).sort()")
+
+
+def test_first_screen_first_then_every_section(watched) -> None:
+    """The prerender draws the sections up to the first one shown, and Python's
+    runtime is fetched only after that frame; then the other sections join the
+    same document, which ends model for model as the whole prerender embedded
+    at once, every section drawn, and is kept when Python is up."""
+    w = watched
+    asked: list[float] = []
+    w.page.on("request",
+              lambda r: r.url.endswith("/pyodide.asm.wasm") and asked.append(time.time()))
+    w.page.goto(w.base)
+    w.wait_for("return window.wfl && window.wfl.marks.prerenderedAll")
+    marks = w.page.evaluate("() => ({...wfl.marks, origin: performance.timeOrigin})")
+    assert marks["prerendered"] < marks["prerenderedAll"]
+    w.wait_for("return window.wfl.marks.numpy")  # the runtime is up, so it was fetched
+    assert asked and asked[0] * 1000 >= marks["origin"] + marks["prerendered"], \
+        "the runtime was fetched before the first screen was drawn"
+    split = _models(w)
+    sections = w.page.evaluate(
+        """() => [...Bokeh.index.roots[0].child_views].filter(v => v.el.isConnected)
+             .map(v => v.model.css_classes.join(' ')).filter(c => c.includes('wfl-section'))""")
+    assert len(sections) == 10, sections
+    w.page.evaluate("() => { window.__firstView = Bokeh.index.roots[0].el; }")
+    assert w.wait_live()["hydrated"] is True
+    assert w.page.evaluate("() => Bokeh.index.roots[0].el === window.__firstView")
+
+    w.page.add_init_script("window.wflWholePrerender = true;")
+    w.page.goto(w.base)
+    w.wait_for("return window.wfl && window.wfl.marks.prerenderedAll")
+    assert _models(w) == split, "the document differs from the whole prerender"
+    w.wait_live()
 
 
 def test_content_security_policy_blocks_other_origins(watched) -> None:

@@ -1,16 +1,18 @@
 // Start-up and status, the page's entry point. Shows the prerendered
 // snapshot at once, then links it (or, for any other link, a freshly
 // rendered document) to the Python worker that boot.js already started.
-// The rooms: link.js (messages and patches), foresight.js (slider steps
+// The rooms: prerender.js (the build's document, first screen first),
+// link.js (messages and patches), foresight.js (slider steps
 // worked out ahead), fitting.js (names, screen, sections), bokeh_tuning.js
 // (changes to BokehJS), offline.js (the site kept for offline use).
 // window.wfl holds stages, timings and flags, so tests and benchmarks wait
 // on facts rather than on spinners.
 import { installBokehTuning } from "./bokeh_tuning.js";
-import { createFitting, hideUnshown } from "./fitting.js";
+import { createFitting } from "./fitting.js";
 import { createForesight } from "./foresight.js";
 import { createLink } from "./link.js";
 import { keepForOffline, keepSnapshot } from "./offline.js";
+import { drawPrerender } from "./prerender.js";
 
 const boot = window.wflBoot;
 const config = boot.config;
@@ -116,19 +118,23 @@ document.getElementById("wfl-share").addEventListener("click", async () => {
 let prerenderedDoc = null;
 const docsText = document.getElementById("wfl-docs").textContent;
 
+// Python's runtime starts once the first screen of figures is drawn
+// (compiling Pyodide takes the cores BokehJS needs), or the prerender failed.
+let runtimeLet = false;
+function letRuntimeStart() {
+  if (runtimeLet) return;
+  runtimeLet = true;
+  link.post({ type: "figures_drawn" });
+}
+
 function prerender() {
-  const payload = JSON.parse(docsText);
-  if (shown) {
-    for (const doc of Object.values(payload.docs_json)) {
-      for (const root of doc.roots || []) hideUnshown(root, shown);
-    }
-  }
-  return Bokeh.embed.embed_items(payload.docs_json, payload.render_items).then((all) => {
-    wfl.marks.prerendered = performance.now();
+  return drawPrerender(wfl, docsText, shown, (doc) => {
+    letRuntimeStart();
+    // A snapshot with sections hidden is not what Python builds.
+    if (!shown) doc.on_change(link.earlyChange, false);
+  }).then((doc) => {
     fitting.labelSoon();
-    if (shown) return; // a snapshot with sections hidden is not what Python builds
-    prerenderedDoc = [...all[0].roots.values()][0].model.document;
-    prerenderedDoc.on_change(link.earlyChange, false);
+    if (!shown) prerenderedDoc = doc;
   });
 }
 
@@ -201,10 +207,12 @@ function adopt(jsdoc, resync) {
   fitting.watchScreen(jsdoc);
 }
 
-// Python is already booting (boot.js) while Bokeh draws the prerendered figures.
+// The worker boot.js started loads its scripts meanwhile; its runtime waits
+// for the first screen (letRuntimeStart).
 setStatus("runtime", "Loading the Python runtime…");
 const prerendered = prerender();
 prerendered.catch((e) => {
+  letRuntimeStart();
   wfl.errors.push(String(e));
   console.error("prerender failed", e);
 });

@@ -34,7 +34,8 @@ function cutAfterFirstShown(payload) {
 }
 
 // The cut children, back in the document: a patch as Bokeh's server sends
-// one (the kept ones by reference); resolves once every child has its view.
+// one (the kept ones by reference); resolves once every child has its view,
+// or after 10 s (a view that failed to build must not keep Python out).
 async function putBack(doc, rootView, cut) {
   const kept = cut.children.slice(0, cut.kept).map((c) => ({ id: c.id }));
   doc.apply_json_patch({ events: [{ kind: "ModelChanged", model: { id: cut.root }, attr: "children",
@@ -42,7 +43,8 @@ async function putBack(doc, rootView, cut) {
   // Makes them known models, so the reader's first change to Python names
   // them by id rather than sending each in full as new.
   doc.create_json_patch([]);
-  while (!rootView.child_views.every(Boolean)) await afterNextFrame();
+  const giveUp = performance.now() + 10000;
+  while (!rootView.child_views.every(Boolean) && performance.now() < giveUp) await afterNextFrame();
 }
 
 // Draws the prerendered document from its JSON text, keeping only the

@@ -241,8 +241,9 @@ async function makeSnapshot() {
 const waiting = [];
 let draining = false;
 self.onmessage = (event) => {
+  // The boot below awaits this one, so it cannot wait its turn.
   if (event.data && event.data.type === "figures_drawn") {
-    figuresDrawn();
+    handlers.figures_drawn();
     return;
   }
   waiting.push(event.data);

@@ -119,13 +119,9 @@ let prerenderedDoc = null;
 const docsText = document.getElementById("wfl-docs").textContent;
 
 // Python's runtime starts once the first screen of figures is drawn
-// (compiling Pyodide takes the cores BokehJS needs), or the prerender failed.
-let runtimeLet = false;
-function letRuntimeStart() {
-  if (runtimeLet) return;
-  runtimeLet = true;
-  link.post({ type: "figures_drawn" });
-}
+// (compiling Pyodide takes the cores BokehJS needs), or the prerender failed;
+// a second message changes nothing.
+const letRuntimeStart = () => link.post({ type: "figures_drawn" });
 
 function prerender() {
   return drawPrerender(wfl, docsText, shown, (doc) => {

@@ -40,9 +40,6 @@ async function putBack(doc, rootView, cut) {
   const kept = cut.children.slice(0, cut.kept).map((c) => ({ id: c.id }));
   doc.apply_json_patch({ events: [{ kind: "ModelChanged", model: { id: cut.root }, attr: "children",
                                     new: [...kept, ...cut.children.slice(cut.kept)] }] });
-  // Makes them known models, so the reader's first change to Python names
-  // them by id rather than sending each in full as new.
-  doc.create_json_patch([]);
   const giveUp = performance.now() + 10000;
   while (!rootView.child_views.every(Boolean) && performance.now() < giveUp) await afterNextFrame();
 }

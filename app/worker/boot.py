@@ -35,11 +35,10 @@ async def prepare(search: str, pins: Mapping[str, str], off: Sequence[str],
     outlive the document it names."""
     mark = mark or (lambda name: None)
     pins, off = dict(pins), list(off)
-    _tuned.update(pyodide_tuning.install(pins))  # a fill-in Panel needs: never off
-    from app.worker import tuning
-
-    _tuned.update(tuning.install(pins, off, before_import=True))
+    import_libraries(pins, off)
     from panel.io.pyodide import init_doc
+
+    from app.worker import tuning
 
     mark("import_panel")
     _tuned.update(tuning.install(pins, off))  # before the app: Panel binds handlers as it builds
@@ -49,6 +48,17 @@ async def prepare(search: str, pins: Mapping[str, str], off: Sequence[str],
     mark("import_app")
     _build(search)
     mark("build_app")
+
+
+def import_libraries(pins: Mapping[str, str], off: Sequence[str] = ()) -> None:
+    """Tune the libraries and import Panel: what any start that runs Panel
+    pays before the app (scripts/bench_browser.py times it alone, on a bare
+    page, as the bound under the site's cold start)."""
+    _tuned.update(pyodide_tuning.install(pins))  # a fill-in Panel needs: never off
+    from app.worker import tuning
+
+    _tuned.update(tuning.install(pins, off, before_import=True))
+    import panel.io.pyodide  # noqa: F401
 
 
 def _build(search: str, number: bool = True) -> None:

@@ -255,6 +255,16 @@ def copy_static(urls: list[str], out: Path) -> list[str]:
     return paths
 
 
+CONFIG_TAG = '<script type="application/json" id="wfl-config">'
+
+
+def read_config(site: Path) -> dict:
+    """The boot settings a built site's index.html carries (`build` writes them)."""
+    page = (site / "index.html").read_text()
+    start = page.index(CONFIG_TAG) + len(CONFIG_TAG)
+    return json.loads(page[start:page.index("</script>", start)])
+
+
 def _script_safe(text: str) -> str:
     """JSON inside <script> must never contain '</': escape it the JSON way."""
     return text.replace("</", "<\\/")
@@ -407,7 +417,7 @@ def build_site(out: Path, pyc: bool = True, optimize: int = PYC_OPTIMIZE,
                 "head": head,
                 "roots": roots,
                 "unbuilt": "",
-                "config": '<script type="application/json" id="wfl-config">'
+                "config": CONFIG_TAG
                 + _script_safe(json.dumps(config))
                 + "</script>",
                 "docs": '<script type="application/json" id="wfl-docs">'

@@ -149,14 +149,13 @@ def test_a_snapshot_is_kept_under_a_digest_of_the_runtime_and_pinned_to_its_pyod
     """Any change to the runtime, a wheel or the app's own code changes the
     key a return visit's snapshot is kept under (build/web/snapshot.js), and
     that file knows the private internals of exactly the pinned Pyodide."""
-    page = (built / "index.html").read_text()
-    config = json.loads(re.search(r'id="wfl-config">(.*?)</script>', page, re.S)[1])
-    assert config["runtime"] == site.runtime_digest(built / "pyodide")
+    runtime = site.read_config(built)["runtime"]
+    assert runtime == site.runtime_digest(built / "pyodide")
     copy = Path(shutil.copytree(built / "pyodide", ROOT / ".pytest-runtime-copy"))
     try:
         wheel = next(copy.glob("where_facts_live-*.whl"))
         wheel.write_bytes(wheel.read_bytes() + b"\0")
-        assert site.runtime_digest(copy) != config["runtime"]
+        assert site.runtime_digest(copy) != runtime
     finally:
         shutil.rmtree(copy)
     snapshot_js = (ROOT / "build" / "web" / "snapshot.js").read_text()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from build.site import read_config
 from tests.browser.conftest import ROOT, fresh_chromium
 from tests.browser.helpers import (
     expected_activations,
@@ -54,9 +55,7 @@ def visit(url: str, requests: list[str] | None = None) -> Iterator[tuple[object,
 
 def test_a_first_visit_restores_the_shipped_snapshot(shipped_site) -> None:
     site, url = shipped_site
-    config = json.loads((site / "index.html").read_text()
-                        .split('id="wfl-config">')[1].split("</script>")[0])
-    assert config["shipped"] == "snapshot/"
+    assert read_config(site)["shipped"] == "snapshot/"
     sw = (site / "sw.js").read_text()
     assert all(f'"snapshot/{name}"' in sw for name in ("note.json", "heap.gz", "files.gz"))
     requests: list[str] = []

@@ -11,13 +11,12 @@ request the context makes (page and workers) is watched."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from build.site import read_config
 from tests.browser.conftest import Watched, fresh_chromium
 from tests.browser.helpers import (
     expected_activations,
@@ -33,10 +32,7 @@ PARTS = ("heap", "files", "note")
 
 
 def runtime_key(site: Path) -> str:
-    text = (site / "index.html").read_text()
-    config = re.search(r'id="wfl-config">(.*?)</script>', text, re.S)
-    assert config
-    return json.loads(config.group(1))["runtime"]
+    return read_config(site)["runtime"]
 
 
 def made(w: Watched) -> str:

@@ -272,7 +272,7 @@ class NeuronSection(Section):
         pre_j, post_j = pre[:, j], post[:, j]
         xy = plane_coords(model, fact, X)
         names = [f"{a} {z}" for a, z in pairs]
-        fires = post_j >= model.cfg.fire_threshold
+        fires = model.cfg.fires(post_j)
         colors = [FIRE if f else QUIET for f in fires]
         update(self.points, {
             "name": names, "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
@@ -310,10 +310,10 @@ class NeuronSection(Section):
             for n, p, q in zip(names, pre, post, strict=True))
         edge = -float(pre[1] - b)  # the bias at which the half match reaches 0
         top_bias = AppState.param.bias.bounds[1]
-        if b > edge + 1e-9:
+        if b > edge + tc.NOISE:
             gate = (f"The bias is above {num(edge)}, so the half match {esc(names[1])} gets a "
                     "positive activation too.")
-        elif edge < top_bias:
+        elif edge < top_bias - tc.NOISE:
             gate = (f"Drag the bias above {num(edge)} and the half match {esc(names[1])} gets "
                     "a positive activation too.")
         else:
@@ -424,7 +424,7 @@ def gelu_note(model: tc.ToyModel) -> str:
               f"the other {len(writers)} neurons whose columns read")
     scores = runs[i].cache["mlp_final_sports"]
     total = float(scores[k])
-    if total < model.cfg.answer_threshold:
+    if not model.cfg.answers(total):
         verdict = f"under the {num(model.cfg.answer_threshold)} it needs"
     else:
         b = int(np.argmax(scores))

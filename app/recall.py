@@ -50,11 +50,10 @@ def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     else:
         post = np.zeros(len(labels))
     ids = [f"{j}: {lab}" for j, lab in enumerate(labels)]
-    fire = model.cfg.fire_threshold
     return {
         "neuron": ids,
         "activation": [float(v) for v in post],
-        "color": [FIRE if v >= fire else QUIET for v in post],
+        "color": [FIRE if model.cfg.fires(v) else QUIET for v in post],
     }
 
 
@@ -149,7 +148,7 @@ def answer_text(model: tc.ToyModel, run: tc.Run) -> str:
                "the second attention step" if moved else "")
         # The rule answers the strongest sport; a rival past the threshold too is said.
         rivals = sorted(((float(v), s) for s, v in zip(model.sports, scores, strict=True)
-                         if v >= cfg.answer_threshold and s != run.answer), reverse=True)
+                         if cfg.answers(v) and s != run.answer), reverse=True)
         also = ("; the MLP also writes " + listed([f"{esc(s)} ({num(v)})" for v, s in rivals])
                 + f" past the {num(cfg.answer_threshold)} it takes to answer") if rivals else ""
         return f"<p>{who}{note} → {strong(run.answer)} ({num(run.answer_score)}){how}{also}</p>"

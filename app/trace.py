@@ -155,7 +155,7 @@ def mlp_html(t: Trace, model: tc.ToyModel, shares: np.ndarray, state: AppState) 
         out += (f" Nothing put back at “{esc(t.tokens[t.subject[0]])}” changes anything"
                 + (": the first head is off, so nothing reads it." if model.cfg.attn_strength
                    == 0 else "."))
-    if t.known and writes >= model.cfg.answer_threshold and "edit" in state.show:
+    if t.known and model.cfg.answers(writes) and "edit" in state.show:
         out += f" That output is where section 6's edit of {esc(name)} rewrites the fact."
     return out + "</p>"
 

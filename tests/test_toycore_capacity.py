@@ -114,7 +114,7 @@ def test_firing_spread_and_rival_against_loops() -> None:
     post = c["mlp.hook_post"]
     fires = cap.firing(c)
     for i, j in itertools.product(range(len(model.facts)), range(10)):
-        assert fires[i, j] == (post[i, j] >= cap.FIRE_AT)
+        assert fires[i, j] == (post[i, j] >= cap.FIRE_AT - 1e-9)  # forgiving float noise
     counts = [sum(post[i, j] >= 0.1 for j in range(10)) for i in range(len(model.facts))]
     assert cap.most_spread_fact(c) == counts.index(max(counts))
     for i, f in enumerate(model.facts):

@@ -123,7 +123,8 @@ def check_recall(page, text: str) -> None:
     fire = model.cfg.fire_threshold
     orange = [j for j, (v, c) in enumerate(zip(bars["activation"], bars["color"], strict=True))
               if c == "#c2410c"]
-    assert orange == [j for j, v in enumerate(bars["activation"]) if v >= fire]
+    # A neuron on the threshold in exact arithmetic fires, float noise or not.
+    assert orange == [j for j, v in enumerate(bars["activation"]) if v >= fire - 1e-9]
     # Where the name ends: the nearest last name before the last word, unless
     # the last word is itself part of a name (then it is the last word).
     kinds = ["unknown" if t not in model.embedding else model.embedding.kind(t)

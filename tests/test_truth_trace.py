@@ -197,7 +197,8 @@ def check(page, text: str) -> None:
             == moot, rest
         assert ("the first head is off, so nothing reads it" in rest) == (
             moot and state.attn == 0)
-    edit = run.answer == target and writes >= model.cfg.answer_threshold
+    # The answer rule forgives float noise (toycore.config.NOISE) at the threshold.
+    edit = run.answer == target and writes >= model.cfg.answer_threshold - 1e-9
     assert rest.endswith(f" That output is where section 6's edit of {name} rewrites the "
                          "fact.") == edit, rest
     assert sec.edit.visible == (run.answer == target and fact is not None)

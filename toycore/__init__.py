@@ -5,7 +5,7 @@ Pure numpy + stdlib, so the same code runs in CPython and in Pyodide.
 """
 
 from toycore import compile, edit, learn, state
-from toycore.config import ACTIVATIONS, Config
+from toycore.config import ACTIVATIONS, NOISE, Config
 from toycore.embedding import KINDS, UNKNOWN, Embedding
 from toycore.facts import Fact, FactTable, default_facts
 from toycore.model import (
@@ -27,6 +27,7 @@ __all__ = [
     "ACTIVATIONS",
     "KINDS",
     "MLP",
+    "NOISE",
     "UNKNOWN",
     "Config",
     "Embedding",

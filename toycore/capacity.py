@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from toycore.config import Config
+from toycore.config import Config, reaches
 from toycore.embedding import Embedding
 from toycore.facts import Fact, FactTable, default_facts
 from toycore.learn import Trainer
@@ -160,7 +160,7 @@ def answer_groups(facts: FactTable) -> list[int]:
 def firing(cache: dict[str, np.ndarray]) -> np.ndarray:
     """(facts, neurons) bools from a `sharing_cache`: which neurons fire for
     which facts (activation at least FIRE_AT)."""
-    return cache["mlp.hook_post"] >= FIRE_AT
+    return reaches(cache["mlp.hook_post"], FIRE_AT)
 
 
 def most_spread_fact(cache: dict[str, np.ndarray]) -> int:

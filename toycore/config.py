@@ -12,6 +12,14 @@ import math
 from dataclasses import dataclass
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")
+# A read-out that equals a threshold in exact arithmetic (cos 60 degrees is
+# 0.5) can land a hair under it in floats, and must still count as reaching it.
+NOISE = 1e-9
+
+
+def reaches(value, threshold: float):  # noqa: ANN001, ANN201 - a float or an array of them
+    """value >= threshold, forgiving float noise (elementwise on arrays)."""
+    return value >= threshold - NOISE
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,14 @@ class Config:
             raise ValueError("readout_scale must not be negative")
         if self.embed_noise < 0:
             raise ValueError("embed_noise must not be negative")
+
+    def answers(self, score):  # noqa: ANN001, ANN201 - a float or an array of them
+        """Whether a sport read-out is enough for the model to answer it."""
+        return reaches(score, self.answer_threshold)
+
+    def fires(self, activation):  # noqa: ANN001, ANN201 - a float or an array of them
+        """Whether a neuron's activation counts as firing."""
+        return reaches(activation, self.fire_threshold)
 
     def replace(self, **changes: object) -> Config:
         """Return a copy with some knobs changed (validated like a new config)."""

@@ -279,7 +279,7 @@ class Trainer:
         facts = r[self._fact_rows]
         # Which inputs claim a sport, all at once; the negatives' share is
         # then a count (cheaper than gathering their rows every step).
-        claims = r.max(axis=1, initial=-np.inf) >= self.cfg.answer_threshold
+        claims = self.cfg.answers(r.max(axis=1, initial=-np.inf))
         n_neg = len(self._neg_rows)
         false = int(claims.sum()) - int(claims[self._fact_rows].sum())
         return {
@@ -332,9 +332,7 @@ class Trainer:
 
     def _recalled(self, r: np.ndarray) -> np.ndarray:
         best = np.argmax(r, axis=1)
-        return (best == self._fact_sports) & (
-            r[np.arange(len(r)), best] >= self.cfg.answer_threshold
-        )
+        return (best == self._fact_sports) & self.cfg.answers(r[np.arange(len(r)), best])
 
     @property
     def n_negatives(self) -> int:
@@ -348,7 +346,7 @@ class Trainer:
     def _false_alarms(self, r: np.ndarray) -> float:
         if len(r) == 0:
             return 0.0
-        return float(np.mean(r.max(axis=1) >= self.cfg.answer_threshold))
+        return float(np.mean(self.cfg.answers(r.max(axis=1))))
 
     def mlp(self) -> MLP:
         return MLP(**{k: v.copy() for k, v in self.params.items()})

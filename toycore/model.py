@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-from toycore.config import Config, config_fields
+from toycore.config import Config, config_fields, reaches
 from toycore.embedding import UNKNOWN, Embedding
 from toycore.facts import EXTRA_FIRST_NAMES, FactTable, default_facts
 from toycore.tokens import ParseError, tokenize
@@ -314,7 +314,7 @@ def answer_from_cache(cache: Mapping[str, np.ndarray], sports: Sequence[str], th
         return None, 0.0
     best = int(np.argmax(scores))
     score = float(scores[best])
-    return (sports[best] if score >= threshold else None), score
+    return (sports[best] if reaches(score, threshold) else None), score
 
 
 @dataclass
@@ -553,7 +553,7 @@ class ToyModel:
         answer, score = answer_from_cache(cache, self.sports, self.cfg.answer_threshold)
         subject = subject_position(kinds)
         post = cache["mlp.hook_post"][subject]
-        fired = [int(j) for j in np.flatnonzero(post >= self.cfg.fire_threshold)]
+        fired = [int(j) for j in np.flatnonzero(self.cfg.fires(post))]
         others = [t for t, u in zip(tokens, unknown, strict=True) if u]
         notes = [
             f"The toy has no direction for {', '.join(map(repr, others))}: every word it "
@@ -624,7 +624,7 @@ class ToyModel:
         # Whole-matrix steps, then one pass in plain Python: the app relabels
         # every neuron on every slider step.
         unused = (~self.mlp.W_up.any(axis=1) & ~self.mlp.W_down.any(axis=0)).tolist()
-        fires = (posts >= self.cfg.fire_threshold).T.tolist()  # [neuron][fact]
+        fires = self.cfg.fires(posts).T.tolist()  # [neuron][fact]
         if sports:
             dots = self.embedding.matrix(sports) @ self.mlp.W_down  # [sport, neuron]
             best = np.argmax(dots, axis=0).tolist()

@@ -233,7 +233,9 @@ def test_survey_is_the_separate_functions_in_one_pass() -> None:
     p.step(150)
     v = p.vectors
     got = sp.survey(v, windows=((0.0, 180.0, 180), (80.0, 100.0, 80)))
-    assert got["pair_stats"] == pytest.approx(sp.pair_stats(v), rel=1e-9)
+    # The vectors are float32, matmuls of other shapes round differently by CPU,
+    # and arccos near +-1 magnifies that: the figures agree to about 1e-8.
+    assert got["pair_stats"] == pytest.approx(sp.pair_stats(v), rel=1e-7)
     assert np.array_equal(got["hist"][0], sp.angle_histogram(v, 180, (0.0, 180.0))[0])
     assert np.array_equal(got["hist"][1], sp.angle_histogram(v, 80, (80.0, 100.0))[0])
     vs = sp.vector_stats(v)
@@ -246,7 +248,7 @@ def test_survey_is_the_separate_functions_in_one_pass() -> None:
     pairs = got["pair_stats"]["near_parallel_fraction"] * got["pair_stats"]["pairs"]
     assert vs["with_partner"] <= 2 * round(pairs)
     small = sp.survey(v, block_elements=900)  # three rows a block
-    assert small["pair_stats"] == pytest.approx(got["pair_stats"], rel=1e-12)
+    assert small["pair_stats"] == pytest.approx(got["pair_stats"], rel=1e-7)  # as above
     assert np.array_equal(small["vector_stats"]["group"], vs["group"])
 
 

@@ -144,14 +144,18 @@ def answer_text(model: tc.ToyModel, run: tc.Run) -> str:
     cfg = model.cfg
     scores = run.cache["mlp_final_sports"]
     if run.answer is not None:
-        how = (f", written by the MLP at {quoted(subject)} and carried to {quoted(last)} by "
-               "the second attention step" if moved else "")
+        # The score is a dot product, not the softmax chart's probability: say so.
+        what = (f"what the MLP adds that reaches {quoted(last)} (written at {quoted(subject)} "
+                "and carried there by the second attention step)" if moved
+                else "what the MLP adds")
         # The rule answers the strongest sport; a rival past the threshold too is said.
         rivals = sorted(((float(v), s) for s, v in zip(model.sports, scores, strict=True)
                          if cfg.answers(v) and s != run.answer), reverse=True)
-        also = ("; the MLP also writes " + listed([f"{esc(s)} ({num(v)})" for v, s in rivals])
-                + f" past the {num(cfg.answer_threshold)} it takes to answer") if rivals else ""
-        return f"<p>{who}{note} → {strong(run.answer)} ({num(run.answer_score)}){how}{also}</p>"
+        also = (", which " + listed([f"{esc(s)} ({num(v)})" for v, s in rivals])
+                + f" reach{'es' if len(rivals) == 1 else ''} too") if rivals else ""
+        return (f"<p>{who}{note} → {strong(run.answer)}: {what} reads "
+                f"{num(run.answer_score)} along {esc(run.answer)}; the toy needs "
+                f"{num(cfg.answer_threshold)} to answer{also}.</p>")
     post = run.cache["mlp.hook_post"][run.subject]
     if run.fired:
         shown = [str(j) for j in run.fired[:4]] + (["more"] if len(run.fired) > 4 else [])

@@ -99,11 +99,11 @@ def fact_readout(model: tc.ToyModel, first: str, last: str) -> dict[str, float]:
 
 # -- section 1 --------------------------------------------------------------------
 ANSWER = re.compile(
-    r"^(?P<who>.*?)(?: \(the toy has no direction for (?P<unk>.*)\))? → (?P<ans>[^,;]+?) "
-    r"\((?P<score>-?\d+\.\d+)\)"
-    r"(?:, written by the MLP at “(?P<subj>.*)” and carried to “(?P<last>.*)” by the second "
-    r"attention step)?(?:; the MLP also writes (?P<also>.*) past the " + NUM +
-    r" it takes to answer)?$")
+    r"^(?P<who>.*?)(?: \(the toy has no direction for (?P<unk>.*)\))? → (?P<ans>[^,;:]+?): "
+    r"what the MLP adds(?: that reaches “(?P<last>.*)” \(written at “(?P<subj>.*)” and carried "
+    r"there by the second attention step\))? reads (?P<score>-?\d+\.\d+) along (?P<along>.*?); "
+    r"the toy needs (?P<threshold>-?\d+\.\d+) to answer"
+    r"(?:, which (?P<also>.*) reach(?:es)? too)?\.$")
 NO_ANSWER = re.compile(
     r"^(?P<who>.*?)(?: \(the toy has no direction for (?P<unk>.*)\))?: (?P<why>.*?)"
     r"(?P<then>, but the second attention step is off, .*|, and the MLP adds nothing.*"
@@ -164,6 +164,8 @@ def check_recall(page, text: str) -> None:
     m = ANSWER.match(sentence)
     if m:
         assert reach[m["ans"]] >= reach[best] - 1e-9 and reach[best] >= threshold - 1e-9, sentence
+        # The number is labelled as the MLP's write along the answer, not a probability.
+        assert m["along"] == m["ans"] and close(m["threshold"], threshold)
         assert close(m["score"], reach[m["ans"]])
         # Rivals past the threshold (a value on it, give or take float noise, may go either way).
         said = re.findall(r"(.+?) \(" + NUM + r"\)(?:, | and |$)", m["also"] or "")

@@ -124,25 +124,33 @@ def xor_into(snapshot: bytes, at: int, data: bytes) -> bytes:
     return snapshot[:at] + mixed.to_bytes(len(data), "little") + snapshot[at + len(data):]
 
 
-def _read_part(page, name: str) -> bytes:
-    size = page.evaluate(f"""async () => {{
-        const c = await caches.open("wfl-snapshot-" + wflBoot.config.runtime);
-        const r = await c.match(new URL("wfl-snapshot/{name}", location.href).href);
-        window.wflPart = new Uint8Array(await r.arrayBuffer());
-        return wflPart.length;
-    }}""")
-    chunks = []
-    for start in range(0, size, CHUNK):
-        text = page.evaluate("""([a, b]) => {
-            const part = wflPart.subarray(a, b);
-            let s = "";
-            for (let i = 0; i < part.length; i += 0x8000) {
-                s += String.fromCharCode.apply(null, part.subarray(i, i + 0x8000));
-            }
-            return btoa(s);
-        }""", [start, min(start + CHUNK, size)])
-        chunks.append(base64.b64decode(text))
-    return b"".join(chunks)
+def _read_kept(page) -> tuple[dict, bytes, bytes]:
+    """(note, heap, files) of the snapshot the page keeps, read and checked
+    by the site's own snapshot.js, which alone knows where it keeps them."""
+    page.add_script_tag(url="snapshot.js")
+    sizes = page.evaluate("""async () => {
+        window.wflKept = await WFL_SNAPSHOT.load(new URL(".", location.href).href,
+                                                 wflBoot.config.runtime, {});
+        return wflKept && [wflKept.heap.length, wflKept.files.length];
+    }""")
+    if not sizes:
+        raise RuntimeError("the page says it kept a snapshot, but snapshot.js finds none")
+    note = page.evaluate("() => wflKept.note")
+    parts = []
+    for name, size in zip(("heap", "files"), sizes, strict=True):
+        chunks = []
+        for start in range(0, size, CHUNK):
+            text = page.evaluate("""([name, a, b]) => {
+                const part = wflKept[name].subarray(a, b);
+                let s = "";
+                for (let i = 0; i < part.length; i += 0x8000) {
+                    s += String.fromCharCode.apply(null, part.subarray(i, i + 0x8000));
+                }
+                return btoa(s);
+            }""", [name, start, min(start + CHUNK, size)])
+            chunks.append(base64.b64decode(text))
+        parts.append(b"".join(chunks))
+    return note, parts[0], parts[1]
 
 
 def make(site: Path) -> tuple[dict, bytes, bytes]:
@@ -168,8 +176,7 @@ def make(site: Path) -> tuple[dict, bytes, bytes]:
                 time.sleep(0.5)
             if not state or state[0] != "kept":
                 raise RuntimeError(f"the page kept no snapshot: {state and state[0]}")
-            note = json.loads(_read_part(page, "note"))
-            return note, _read_part(page, "heap"), _read_part(page, "files")
+            return _read_kept(page)
     finally:
         server.shutdown()
 

@@ -53,7 +53,7 @@ def neuron_data(model: tc.ToyModel, run: tc.Run) -> dict[str, list]:
     return {
         "neuron": ids,
         "activation": [float(v) for v in post],
-        "color": [FIRE if model.cfg.fires(v) else QUIET for v in post],
+        "color": [FIRE if f else QUIET for f in model.cfg.fires(post)],
     }
 
 
@@ -145,8 +145,12 @@ def answer_text(model: tc.ToyModel, run: tc.Run) -> str:
     scores = run.cache["mlp_final_sports"]
     if run.answer is not None:
         # The score is a dot product, not the softmax chart's probability: say so.
+        # What reaches the last word is the MLP's write there plus what the
+        # second head carried; the first is named when it counts (GELU).
+        own = float(run.cache["mlp_out_sports"][-1][model.sports.index(run.answer)])
+        itself = f", and {num(own)} written at {quoted(last)} itself" if abs(own) >= 0.005 else ""
         what = (f"what the MLP adds that reaches {quoted(last)} (written at {quoted(subject)} "
-                "and carried there by the second attention step)" if moved
+                f"and carried there by the second attention step{itself})" if moved
                 else "what the MLP adds")
         # The rule answers the strongest sport; a rival past the threshold too is said.
         rivals = sorted(((float(v), s) for s, v in zip(model.sports, scores, strict=True)

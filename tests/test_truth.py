@@ -101,7 +101,8 @@ def fact_readout(model: tc.ToyModel, first: str, last: str) -> dict[str, float]:
 ANSWER = re.compile(
     r"^(?P<who>.*?)(?: \(the toy has no direction for (?P<unk>.*)\))? → (?P<ans>[^,;:]+?): "
     r"what the MLP adds(?: that reaches “(?P<last>.*)” \(written at “(?P<subj>.*)” and carried "
-    r"there by the second attention step\))? reads (?P<score>-?\d+\.\d+) along (?P<along>.*?); "
+    r"there by the second attention step(?:, and (?P<own>-?\d+\.\d+) written at “(?P=last)” "
+    r"itself)?\))? reads (?P<score>-?\d+\.\d+) along (?P<along>.*?); "
     r"the toy needs (?P<threshold>-?\d+\.\d+) to answer"
     r"(?:, which (?P<also>.*) reach(?:es)? too)?\.$")
 NO_ANSWER = re.compile(
@@ -176,6 +177,12 @@ def check_recall(page, text: str) -> None:
         pairs = zip(said, said[1:], strict=False)
         assert all(reach[a] >= reach[b] - 1e-9 for (a, _), (b, _) in pairs)
         assert bool(m["subj"]) == moved
+        # The MLP's own write at the last word, named when it shows at two digits.
+        own = added(len(pos) - 1, m["ans"])
+        if m["own"]:
+            assert close(m["own"], own) and abs(own) >= 0.005 - 1e-9
+        else:
+            assert not moved or abs(own) < 0.005 + 1e-9
         if moved:
             assert (m["subj"], m["last"]) == (subject_word, run.tokens[-1])
         return
